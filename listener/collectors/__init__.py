@@ -1,0 +1,1 @@
+"""Collectors: one module per platform, registered by ``kind`` (see ``base.register``)."""

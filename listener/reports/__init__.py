@@ -1,0 +1,1 @@
+"""Reports for analysts: one module per report (see STYLE.md)."""

@@ -1,0 +1,200 @@
+"""Engine and session handling, database selection, and Alembic migrations."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+import listener
+from listener.errors import ConfigError, StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "sqlite:///listener.db"
+SQLITE_BUSY_MS = 30_000
+T = TypeVar("T")
+
+
+def normalise_url(url: str | None) -> str:
+    """The URL to use: given, or the default SQLite file; PostgreSQL goes through psycopg 3."""
+    url = (url or DEFAULT_URL).strip()
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database URL>"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connection
+    # WAL lets a report read while a collector writes; busy_timeout waits for the writer lock.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An Engine for ``url`` (or the default SQLite file), with SQLite in WAL mode."""
+    full = normalise_url(url)
+    try:
+        parsed = make_url(full)
+    except ArgumentError:
+        raise ConfigError(f"--db: not a database URL: {url!r} (e.g. sqlite:///listener.db)") from None
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            parent = Path(db).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StoreError(f"database {safe_url(full)}: directory {parent} does not exist")
+        engine = create_engine(full, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigError(f"--db: unsupported database '{parsed.get_backend_name()}' (use sqlite or postgresql)")
+    try:
+        return create_engine(full, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    except Exception as exc:  # noqa: BLE001 - missing driver and the like
+        raise StoreError(f"database {safe_url(full)}: {exc}") from None
+
+
+def with_retries(fn: Callable[[], T], what: str, attempts: int = 4, base_delay: float = 0.5) -> T:
+    """Call ``fn``; on a transient database error retry with backoff, then raise StoreError."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if i == attempts - 1:
+                raise StoreError(f"{what}: database error: {_short(exc)}") from None
+            delay = base_delay * (2**i)
+            log.warning("database busy or unreachable (%s); retrying in %.1fs", _short(exc), delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _short(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    s = factory()
+    try:
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
+    finally:
+        s.close()
+
+
+# --- migrations ---------------------------------------------------------------------------
+
+
+def alembic_dir() -> Path:
+    """The migration scripts: repo-root ``alembic/`` (editable install) or the packaged copy."""
+    pkg = Path(listener.__file__).resolve().parent
+    for candidate in (pkg.parent / "alembic", pkg / "data" / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise StoreError("the Alembic migration scripts are missing from this installation")
+
+
+def alembic_config(engine: Engine):  # noqa: ANN201 - alembic.config.Config
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(alembic_dir()))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config(None)  # type: ignore[arg-type]
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate to ``revision``; returns (before, after)."""
+    from alembic import command
+
+    def go() -> tuple[str | None, str | None]:
+        before = current_revision(engine)
+        command.upgrade(alembic_config(engine), revision)
+        return before, current_revision(engine)
+
+    return with_retries(go, f"database {safe_url(str(engine.url))}")
+
+
+def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
+    from alembic import command
+
+    before = current_revision(engine)
+    command.downgrade(alembic_config(engine), revision)
+    return before, current_revision(engine)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema in an empty database; refuse one whose schema is behind the code."""
+
+    def check() -> str | None:
+        return current_revision(engine)
+
+    where = f"database {safe_url(str(engine.url))}"
+    current = with_retries(check, where)
+    head = head_revision()
+    if current == head:
+        return
+    if current is None:
+        tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+        if tables:
+            raise StoreError(f"{where}: has tables but no migration history; not touching it")
+        log.info("creating the database schema in %s", where)
+        upgrade(engine)
+        return
+    raise StoreError(f"{where}: schema is at revision {current}, this version needs {head}: run `listener db upgrade`")
+
+
+def open_store(url: str | None, create: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    """Engine and session factory for ``url``, its schema created or checked."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise StoreError(f"database {safe_url(str(engine.url))} is unreachable: {_short(exc)}") from None
+    if create:
+        ensure_schema(engine)
+    return engine, session_factory(engine)

@@ -1,0 +1,148 @@
+"""The run loop: storing, idempotence, failure isolation, cursors that move only after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import ClassVar, Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from listener.collectors.base import register
+from listener.config import SourceBase, parse_config
+from listener.models import Checkpoint, CursorState, Post
+from listener.pipeline import Pipeline
+from listener.store.db import session_scope
+from listener.store.models import Post as PostRow
+from listener.store.models import Run, SourceState
+
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Dorpsnieuws</title>
+<item><title>Pinautomaat in Warffum verdwijnt</title><link>https://example.org/1</link><guid>n1</guid>
+<pubDate>Mon, 23 Nov 2026 10:00:00 +0100</pubDate>
+<description>&lt;p&gt;De Geldmaat sluit. Vragen? Mail jan.jansen@example.nl of bel 06-12345678.&lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;</description></item>
+<item><title>Dorpshuis zoekt vrijwilligers</title><link>https://example.org/2</link><guid>n2</guid>
+<pubDate>Tue, 24 Nov 2026 10:00:00 +0100</pubDate><description>Wie doet mee met de bardienst? @pietjepuk weet meer.</description></item>
+<item><title>The village pub closes</title><link>https://example.org/3</link><guid>n3</guid>
+<description>We are sad that the pub in the village is closing and there is nothing to do.</description></item>
+</channel></rss>"""
+
+
+class ScriptedSource(SourceBase):
+    items: list[str] = []
+    fail_after: int | None = None
+
+
+@register("scripted")
+class ScriptedCollector:
+    """A collector of our own seam that yields a fixed script (stands in for a platform)."""
+
+    kind: ClassVar[str] = "scripted"
+    Config = ScriptedSource
+    seen_cursors: ClassVar[list[CursorState]] = []
+
+    def __init__(self, ctx) -> None:  # noqa: ANN001
+        self.ctx = ctx
+
+    def collect(self, source: ScriptedSource, state: CursorState) -> Iterator[object]:
+        self.seen_cursors.append(state)
+        start = int(state.cursor or 0)
+        for i, text in enumerate(source.items[start:], start=start):
+            if source.fail_after is not None and i >= source.fail_after:
+                raise RuntimeError("connection reset in the middle of a page")
+            yield Post(platform="test", source_id=source.id, external_id=f"p{i}", text=text,
+                       created_at=datetime(2026, 11, 20, tzinfo=timezone.utc))
+            if (i + 1) % 2 == 0:
+                yield Checkpoint(cursor=str(i + 1))
+        yield Checkpoint(cursor=str(len(source.items)))
+
+
+def _config(tmp_path: Path, sources: list[dict]) -> object:
+    return parse_config({"sources": sources}, tmp_path / "sources.yaml")
+
+
+def _count(factory) -> int:  # noqa: ANN001
+    with session_scope(factory) as s:
+        return s.scalar(select(func.count()).select_from(PostRow))
+
+
+def test_rss_file_is_stored_cleaned_and_masked(tmp_path: Path, store) -> None:
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
+    cfg = _config(tmp_path, [{"id": "dorp", "kind": "rss", "url": "feed.xml"}])
+    _, factory = store
+    summary = Pipeline(cfg, factory, tagger=None).run(only_due=False)
+    [res] = summary.results
+    assert (res.status, res.fetched, res.new, res.skipped) == ("ok", 3, 2, 1)  # English post dropped
+    with session_scope(factory) as s:
+        texts = {p.external_id: p.text for p in s.scalars(select(PostRow))}
+    assert "[e-mail]" in texts["n1"] and "[telefoon]" in texts["n1"]
+    assert "jan.jansen" not in texts["n1"] and "12345678" not in texts["n1"]
+    assert "alert" not in texts["n1"] and "<" not in texts["n1"]
+    assert "@gebruiker" in texts["n2"] and "pietjepuk" not in texts["n2"]
+    # A second run stores nothing new and says so.
+    again = Pipeline(cfg, factory, tagger=None).run(only_due=False)
+    assert (again.results[0].new, again.results[0].duplicate) == (0, 2)
+    assert _count(factory) == 2
+
+
+def test_one_failing_source_does_not_stop_the_others(tmp_path: Path, sqlite_store) -> None:
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
+    (tmp_path / "broken.xml").write_text("<rss><channel><item><title>x", encoding="utf-8")
+    cfg = _config(tmp_path, [
+        {"id": "ok", "kind": "rss", "url": "feed.xml"},
+        {"id": "missing", "kind": "rss", "url": "nope.xml"},
+        {"id": "crash", "kind": "scripted", "items": ["Het dorpshuis sluit"], "fail_after": 0},
+    ])
+    _, factory = sqlite_store
+    summary = Pipeline(cfg, factory, tagger=None).run(only_due=False)
+    status = {r.source_id: r.status for r in summary.results}
+    assert status == {"ok": "ok", "missing": "failed", "crash": "failed"}
+    assert summary.exit_code == 3
+    assert _count(factory) == 2
+    with session_scope(factory) as s:
+        runs = {r.source_id: r for r in s.scalars(select(Run))}
+        state = s.get(SourceState, "missing")
+    assert runs["missing"].error and "nope.xml" in runs["missing"].error
+    assert runs["crash"].error and "RuntimeError" in runs["crash"].error
+    assert state.consecutive_failures == 1 and state.last_success_at is None
+
+
+def test_cursor_moves_only_with_committed_posts(tmp_path: Path, store) -> None:
+    items = [f"Bericht {i} over de buurtbus in het dorp" for i in range(5)]
+    cfg = _config(tmp_path, [{"id": "s", "kind": "scripted", "items": items, "fail_after": 3}])
+    _, factory = store
+    first = Pipeline(cfg, factory, tagger=None).run(only_due=False)
+    assert first.results[0].status == "failed"
+    with session_scope(factory) as s:
+        cursor = s.get(SourceState, "s").cursor
+        stored = s.scalar(select(func.count()).select_from(PostRow))
+    # Posts 0-2 were fetched and stored; the cursor only covers the checkpointed 0-1.
+    assert cursor == "2" and stored == 3
+    cfg2 = _config(tmp_path, [{"id": "s", "kind": "scripted", "items": items}])
+    ScriptedCollector.seen_cursors.clear()
+    second = Pipeline(cfg2, factory, tagger=None).run(only_due=False)
+    assert ScriptedCollector.seen_cursors[0].cursor == "2"
+    assert (second.results[0].new, second.results[0].duplicate) == (2, 1)  # p2 again: not duplicated
+    assert _count(factory) == 5
+
+
+def test_schedule_due_and_not_due(tmp_path: Path, sqlite_store) -> None:
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
+    cfg = _config(tmp_path, [{"id": "dorp", "kind": "rss", "url": "feed.xml", "schedule": "6h"}])
+    _, factory = sqlite_store
+    first = Pipeline(cfg, factory, tagger=None).run()
+    assert [r.source_id for r in first.results] == ["dorp"]
+    second = Pipeline(cfg, factory, tagger=None).run()
+    assert second.results == [] and second.not_due == ["dorp"]
+    forced = Pipeline(cfg, factory, tagger=None).run(["dorp"])
+    assert [r.source_id for r in forced.results] == ["dorp"]
+
+
+@pytest.mark.parametrize("languages,kept", [([], 3), (["en"], 1), (["nl", "fy"], 2)])
+def test_source_languages(tmp_path: Path, sqlite_store, languages: list[str], kept: int) -> None:
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
+    cfg = _config(tmp_path, [{"id": "dorp", "kind": "rss", "url": "feed.xml", "languages": languages}])
+    _, factory = sqlite_store
+    res = Pipeline(cfg, factory, tagger=None).run(only_due=False).results[0]
+    assert res.new == kept
