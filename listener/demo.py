@@ -32,6 +32,7 @@ class DemoResult:
     summary: RunSummary
     db_url: str
     total_posts: int
+    same_item_elsewhere: int = 0  # posts whose content hash another stored post shares
     per_theme: dict[str, int] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
 
@@ -46,6 +47,8 @@ def run_demo(out_dir: Path, db_url: str | None, tagger: Any) -> DemoResult:
     result = DemoResult(summary=summary, db_url=url, total_posts=0)
     with session_scope(factory) as s:
         result.total_posts = s.scalar(select(func.count()).select_from(Post)) or 0
+        distinct = s.scalar(select(func.count(func.distinct(Post.content_hash)))) or 0
+        result.same_item_elsewhere = result.total_posts - distinct
         rows = s.execute(
             select(PostTag.tag, func.count(func.distinct(PostTag.post_id)))
             .where(PostTag.kind == "theme").group_by(PostTag.tag).order_by(PostTag.tag)

@@ -292,7 +292,35 @@ def _open_out(path: str):  # noqa: ANN202
         raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
-COMMANDS = [db_group, sources_group, run_cmd, export_cmd]
+@click.command("reclassify")
+@click.option("--since", metavar="DATE", help="Only posts created on or after DATE (YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", help="Only posts created before DATE.")
+@click.option("--all", "all_posts", is_flag=True, help="Also posts already tagged by this classifier version.")
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes for large histories.")
+@click.pass_obj
+def reclassify_cmd(ctx: Ctx, since: str | None, until: str | None, all_posts: bool, processes: int) -> None:
+    """Re-tag stored posts after keywords_nl.txt or the gazetteer changed.
+
+    By default only posts tagged by another classifier version (or untagged) are re-tagged.
+
+    \b
+    Examples:
+      listener reclassify
+      listener reclassify --since 2026-09-01 --processes 2
+    """
+    from listener.reclassify import reclassify
+    from listener.tagging import load_tagger
+
+    s_dt, u_dt = parse_date(since, "--since"), parse_date(until, "--until")
+    _, factory = open_db(ctx)
+    tagger = load_tagger(ctx.keywords_path)
+    res = reclassify(factory, tagger, s_dt, u_dt, only_outdated=not all_posts, n_process=processes)
+    click.echo(f"{res.examined} posts re-tagged with {res.version}: {res.changed} changed, "
+               f"{res.now_irrelevant} now without a theme")
+
+
+COMMANDS = [db_group, sources_group, run_cmd, export_cmd, reclassify_cmd]
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -323,6 +351,8 @@ def demo_cmd(ctx: Ctx, out_dir: str) -> None:
     click.echo(f"Posts: {sum(r.new for r in s.results)} new, {sum(r.duplicate for r in s.results)} seen before, "
                f"{sum(r.irrelevant for r in s.results)} irrelevant dropped, {sum(r.skipped for r in s.results)} "
                f"other language; {res.total_posts} in the database")
+    if res.same_item_elsewhere:
+        click.echo(f"Same item in two feeds: {res.same_item_elsewhere} (recognised by content hash, counted once in reports)")
     if res.per_theme:
         click.echo("Posts per theme: " + ", ".join(f"{t} {n}" for t, n in res.per_theme.items()))
     else:

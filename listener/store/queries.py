@@ -35,7 +35,7 @@ class NewPost:
     classifier_version: str | None = None
 
 
-def _insert(session: Session):  # noqa: ANN202 - dialect-specific Insert
+def dialect_insert(session: Session):  # noqa: ANN202 - dialect-specific Insert
     name = session.get_bind().dialect.name
     return postgresql.insert if name == "postgresql" else sqlite.insert
 
@@ -88,7 +88,7 @@ def store_posts(session: Session, posts: Sequence[NewPost], batch: int = UPSERT_
             seen.add(key)
             unique.append(p)
     new = 0
-    insert = _insert(session)
+    insert = dialect_insert(session)
     now = utcnow()
     for i in range(0, len(unique), batch):
         chunk = unique[i : i + batch]
@@ -119,16 +119,6 @@ def store_posts(session: Session, posts: Sequence[NewPost], batch: int = UPSERT_
         if tag_rows:
             session.execute(insert(PostTag), tag_rows)
     return new, len(posts) - new
-
-
-def replace_tags(session: Session, post_id: int, tags: Sequence[dict[str, Any]], version: str) -> None:
-    """Re-tag one stored post (reclassification)."""
-    session.execute(delete(PostTag).where(PostTag.post_id == post_id))
-    if tags:
-        session.execute(_insert(session)(PostTag), [{**t, "post_id": post_id} for t in tags])
-    session.execute(
-        PostRow.__table__.update().where(PostRow.id == post_id).values(classifier_version=version, classified_at=utcnow())
-    )
 
 
 def start_run(session: Session, source_id: str, owner: str | None = None) -> Run:
