@@ -1,0 +1,155 @@
+"""Word-type analysis: lemma, de-inflected stems, compound parts and keyword hits, cached per type."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from classifiers.data import GAP, THEMES, Entry, KeywordData, fold
+
+# Inflection endings tried when reducing a word to its base (plural, diminutive, verb forms).
+_ENDINGS = ("etjes", "etje", "tjes", "pjes", "kjes", "'tje", "tje", "pje", "jes", "je", "kes",
+            "'s", "en", "es", "s", "e", "t", "de", "te", "den", "ten", "ke")
+_VOWELS = set("aeiou")
+_BOUNDARY = {".", "!", "?", "…", "\n", "\n\n", "!!", "??", "?!", "!?", "...", ";"}
+MIN_PART = 3  # shortest keyword that may stand as part of a compound
+FUZZY_MIN = 8  # shortest word that may be a misspelling of a keyword
+
+
+@dataclass(frozen=True, slots=True)
+class TypeInfo:
+    """What one word type (lower-case form) means to the matcher."""
+
+    keys: frozenset[str]  # the folded word, its lemma and de-inflected stems
+    hits: tuple[int, ...]  # indices of single-word entries it matches
+    starts: tuple[int, ...]  # indices of multi-word entries that may start here
+    boundary: bool  # ends a sentence (., !, ?, emoji, newline)
+    theme: bool = False  # some hit or phrase start belongs to a theme section
+
+
+def _undouble(base: str) -> list[str]:
+    out = [base]
+    if len(base) >= 2 and base[-1] == base[-2] and base[-1] not in _VOWELS:
+        out.append(base[:-1])  # bussen → bus
+    if base.endswith("z"):
+        out.append(base[:-1] + "s")  # huizen → huis
+    if base.endswith("v"):
+        out.append(base[:-1] + "f")  # dorpsbelangen ok; brieven → brief
+    if len(base) >= 3 and base[-1] not in _VOWELS and base[-2] in _VOWELS and base[-3] not in _VOWELS:
+        out.append(base[:-1] + base[-2] + base[-1])  # scholen → school, straten → straat
+    return out
+
+
+def stems(word: str, lemma: str | None) -> set[str]:
+    """Plausible base forms of a folded word (the word itself included)."""
+    out = {word}
+    if lemma:
+        out.add(fold(lemma))
+    for end in _ENDINGS:
+        if word.endswith(end) and len(word) - len(end) >= 3:
+            out.update(_undouble(word[: -len(end)]))
+    return out
+
+
+# Very frequent words: a phrase is looked up through another of its words (speed only).
+_COMMON = set("de het een te naar om in op niet geen is zijn we wie en of bij van voor met er nog maar per "
+              "heeft hebben meer niks niets kom wel ook dat die dit hier daar als dan zo al u je jij ik "
+              "gaat gaan staat staan loopt houden 1 1x eens doen doet moeten moet allemaal dag nieuwe "
+              "wordt worden blijft iedereen zelf nog kan kunnen willen wil".split())
+
+
+def _anchor(words: tuple[str, ...]) -> int:
+    """Index of the word to look a phrase up by: the longest word that is not very frequent."""
+    best, best_len = 0, -1
+    for i, w in enumerate(words):
+        if w == GAP:
+            continue
+        length = len(w) + (100 if w not in _COMMON else 0)
+        if length > best_len:
+            best, best_len = i, length
+    return best
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+def _is_emoji(text: str) -> bool:
+    return any(unicodedata.category(c) == "So" for c in text)
+
+
+class Lexicon:
+    """Keyword index over keywords_nl.txt with a per-type cache (the hot path is one dict get)."""
+
+    def __init__(self, keywords: KeywordData, lemma_table: dict | None = None) -> None:
+        self.entries: list[Entry] = []
+        for section, entries in keywords.sections.items():
+            self.entries.extend(entries)
+        self.lemmas = lemma_table or {}
+        self.exceptions = {e.words[0] for e in keywords.entries("uitzondering") if len(e.words) == 1}
+        self.whole: dict[str, list[int]] = {}
+        self.head: dict[str, list[int]] = {}
+        self.begin: dict[str, list[int]] = {}
+        self.first: dict[str, list[int]] = {}
+        self.fuzzy: dict[str, list[int]] = {}
+        self.item_keys: dict[int, tuple[frozenset[str] | None, ...]] = {}
+        self.anchor: dict[int, int] = {}  # the item of a phrase that is looked up first (rarest)
+        for idx, e in enumerate(self.entries):
+            if e.section == "uitzondering":
+                continue
+            if len(e.words) == 1:
+                word = e.words[0]
+                for form in self._forms(word):
+                    self.whole.setdefault(form, []).append(idx)
+                if not e.whole and len(word) >= MIN_PART and (e.section in THEMES or e.part):
+                    self.head.setdefault(word, []).append(idx)
+                if e.begin:
+                    self.begin.setdefault(word, []).append(idx)
+                if e.section in THEMES and len(word) >= FUZZY_MIN - 1:
+                    self.fuzzy.setdefault(word, []).append(idx)
+                    for d in _deletions(word):
+                        self.fuzzy.setdefault(d, []).append(idx)
+            else:
+                keys = tuple(None if w == GAP else frozenset(self._forms(w)) for w in e.words)
+                self.item_keys[idx] = keys
+                self.anchor[idx] = a = _anchor(e.words)
+                for form in keys[a]:
+                    self.first.setdefault(form, []).append(idx)
+        self.cache: dict[int, TypeInfo] = {}
+
+    @staticmethod
+    def _forms(word: str) -> set[str]:
+        # Keywords match as written; the token side brings lemma and inflections (sloot → sluiten).
+        return {word}
+
+    def info(self, key: int, text: str) -> TypeInfo:
+        """TypeInfo for a lower-case token (cached by its hash ``key``)."""
+        got = self.cache.get(key)
+        if got is None:
+            if len(self.cache) > 500_000:  # bounded memory on huge corpora
+                self.cache.clear()
+            got = self.cache[key] = self._analyse(text)
+        return got
+
+    def _analyse(self, text: str) -> TypeInfo:
+        boundary = text.strip(" \t") in _BOUNDARY or text.isspace() or (not text.isalnum() and _is_emoji(text))
+        word = fold(text)
+        if not word or not any(c.isalpha() for c in word):  # numbers, punctuation: no analysis
+            return TypeInfo(frozenset((word,)), (), tuple(self.first.get(word, ())), boundary)
+        keys = stems(word, self.lemmas.get(word))
+        hits: set[int] = set()
+        exact = keys if word not in self.exceptions else {word}  # exceptions: the word as written only
+        for s in exact:
+            hits.update(self.whole.get(s, ()))
+        for s in keys if word not in self.exceptions else ():  # exceptions: whole-word entries only
+            for i in range(MIN_PART, len(s) - MIN_PART + 1):
+                hits.update(self.head.get(s[i:], ()))  # pin|automaat
+                hits.update(self.begin.get(s[:i], ()))  # huisarts|enpost
+        if not hits and len(word) >= FUZZY_MIN and word not in self.exceptions:
+            for d in _deletions(word) | {word}:
+                hits.update(self.fuzzy.get(d, ()))
+        starts: set[int] = set()
+        for s in keys:
+            starts.update(self.first.get(s, ()))
+        theme = any(self.entries[e].section in THEMES for e in hits | starts)
+        return TypeInfo(frozenset(keys), tuple(sorted(hits)), tuple(sorted(starts)), boundary, theme)
