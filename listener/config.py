@@ -79,6 +79,7 @@ class _TopLevel(BaseModel):
     settings: Settings = Field(default_factory=Settings)
     keyword_sets: dict[str, list[str]] = Field(default_factory=dict)
     sources: list[dict[str, Any]] = Field(default_factory=list)
+    generate: list[dict[str, Any]] = Field(default_factory=list)  # see listener.collectors.generate
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,28 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     return field_name, msg
 
 
+# Values that are credentials whatever key they sit under: an X/Twitter app bearer token, a
+# password in a URL (scheme://user:password@host), a JWT, a "Bearer …" header, well-known token
+# prefixes (GitHub, Slack, OpenAI-style keys).
+CREDENTIAL_VALUES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^\s*A{8,}[A-Za-z0-9%+/=_-]{20,}\s*$"), "a bearer token"),
+    (re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}://[^/\s:@?#]*:[^/\s@?#]+@"), "a password in a URL"),
+    (re.compile(r"(?i)^\s*bearer\s+\S{16,}"), "a bearer token"),
+    (re.compile(r"^\s*eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\s*$"), "a JSON web token"),
+    (re.compile(r"^\s*(?:ghp_|gho_|github_pat_|xox[abpr]-|sk-[A-Za-z0-9_-]{16,})\S{8,}\s*$"), "an API token"),
+)
+
+
+def credential_value_kind(value: str) -> str | None:
+    """What kind of credential ``value`` looks like, or None. The value itself is never repeated."""
+    for pattern, kind in CREDENTIAL_VALUES:
+        if pattern.search(value):
+            return kind
+    return None
+
+
 def _find_credentials(node: Any, path: str = "") -> str | None:
+    """The path of the first credential-looking key or value (never the value itself)."""
     if isinstance(node, dict):
         for k, v in node.items():
             if isinstance(k, str) and CREDENTIAL_KEYS.search(k) and v not in (None, "", False):
@@ -127,6 +149,9 @@ def _find_credentials(node: Any, path: str = "") -> str | None:
             hit = _find_credentials(v, f"{path}{i}.")
             if hit:
                 return hit
+    elif isinstance(node, str):
+        if credential_value_kind(node):
+            return path.rstrip(".") or "?"
     return None
 
 
@@ -165,7 +190,9 @@ def load_config(path: str | Path) -> Config:
 def parse_config(data: dict[str, Any], path: Path) -> Config:
     """Validate an already-parsed sources.yaml mapping."""
     from listener.collectors.base import registry
+    from listener.collectors.generate import expand_generated
 
+    data = expand_generated(data, str(path))
     name = str(path)
     cred = _find_credentials({k: v for k, v in data.items() if k != "sources"})
     if cred:
