@@ -16,9 +16,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from listener.collectors.base import CollectContext, collector_for
@@ -34,6 +35,7 @@ from listener.language import detect, keep
 from listener.models import Checkpoint, Post, Warning_
 from listener.privacy import mask_text
 from listener.store import queries
+from listener.store import leases
 from listener.store.db import session_scope
 from listener.store.models import Run, utcnow
 from listener.tagging import Tagger, tag_rows
@@ -51,7 +53,8 @@ class SourceResult:
 
     source_id: str
     kind: str
-    status: str = "ok"  # ok | not_modified | failed | skipped | deferred
+    # ok | not_modified | failed | skipped | deferred | locked (another run has it) | interrupted
+    status: str = "ok"
     fetched: int = 0
     new: int = 0
     duplicate: int = 0
@@ -139,13 +142,29 @@ def ingest(session: Session, posts: Sequence[Post], source: SourceBase, tagger: 
 
 
 _DONE = object()
+_STOPPED = object()  # the collector was stopped (shutdown, lease lost) before it finished
+
+
+def _retry_first_sync(fn: Callable[[], Any], attempts: int = 3) -> Any:
+    # Two runs starting together on a new database may both insert the same sources row;
+    # the loser sees the winner's rows on a second try.
+    for i in range(attempts):
+        try:
+            return fn()
+        except IntegrityError:
+            if i == attempts - 1:
+                raise
+            log.info("sources were being registered by another run; retrying")
+    raise AssertionError("unreachable")
 
 
 class Pipeline:
     """Runs sources once: collectors in threads, storing in this thread."""
 
     def __init__(self, config: Config, factory: sessionmaker[Session], tagger: Tagger | None,
-                 ctx: CollectContext | None = None, owner: str | None = None) -> None:
+                 ctx: CollectContext | None = None, owner: str | None = None,
+                 lease_ttl: timedelta = leases.DEFAULT_TTL,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.factory = factory
         self.tagger = tagger
@@ -161,6 +180,9 @@ class Pipeline:
         )
         self.owner = owner or run_owner()
         self.stop = threading.Event()  # set by a signal handler: finish the batch in hand, then stop
+        self.lease_ttl = lease_ttl
+        self.clock = clock or utcnow  # injected by tests to move time (lease expiry, due-ness)
+        self._keeper: leases.LeaseKeeper | None = None
         self._collectors: dict[str, Any] = {}
 
     # -- selection -------------------------------------------------------------------------
@@ -171,6 +193,9 @@ class Pipeline:
         if wanted:
             chosen = [self.config.source(sid) for sid in wanted]
             return chosen, []
+        return _retry_first_sync(lambda: self._select_due(only_due, now))
+
+    def _select_due(self, only_due: bool, now: datetime) -> tuple[list[SourceBase], list[str]]:
         chosen, not_due = [], []
         with session_scope(self.factory) as s:
             queries.sync_sources(s, self.config.sources)
@@ -191,25 +216,80 @@ class Pipeline:
     # -- running ---------------------------------------------------------------------------
 
     def run(self, source_ids: Iterable[str] | None = None, only_due: bool = True,
-            on_result: Callable[[SourceResult], None] | None = None) -> RunSummary:
-        """Collect the chosen (or every due) source once; one failure never stops the others."""
-        now = datetime.now(timezone.utc)
+            on_result: Callable[[SourceResult], None] | None = None, *, if_due: bool = False) -> RunSummary:
+        """Collect the chosen (or every due) source once; one failure never stops the others.
+
+        Each source is collected under its lease: one held by another run is reported as
+        ``locked``. ``if_due`` makes named sources (the daemon's jobs) run only when due.
+        """
+        now = self.clock()
+        source_ids = list(source_ids or [])
         if source_ids:
-            with session_scope(self.factory) as s:
-                queries.sync_sources(s, self.config.sources)
+            def sync() -> None:
+                with session_scope(self.factory) as s:
+                    queries.sync_sources(s, self.config.sources)
+
+            _retry_first_sync(sync)
         sources, not_due = self.select(source_ids, only_due, now)
         summary = RunSummary(not_due=not_due)
         if not sources:
             return summary
-        events: queue.Queue = queue.Queue(maxsize=4 * self.config.settings.batch_size)
-        states = {}
-        runs = {}
-        with session_scope(self.factory) as s:
-            for src in sources:
+        keeper = self._keeper = leases.LeaseKeeper(self.factory, self.owner, self.lease_ttl, self.clock)
+        try:
+            taken = self._take(sources, keeper, summary, now, if_due or (only_due and not source_ids), on_result)
+            if taken:
+                keeper.start()
+                self._collect(taken, summary, on_result)
+        finally:
+            keeper.stop()
+            keeper.release_all()
+            self._keeper = None
+        return summary
+
+    def _take(self, sources: list[SourceBase], keeper: leases.LeaseKeeper, summary: RunSummary, now: datetime,
+              check_due: bool, on_result: Callable[[SourceResult], None] | None) -> list[tuple[SourceBase, Any, int]]:
+        """Lease each source and open its run; (source, cursor, run id) for those we may collect."""
+        taken = []
+        for src in sources:
+            if self.stop.is_set():
+                break
+            lease = leases.acquire(self.factory, src.id, self.owner, self.lease_ttl, now)
+            if not lease.acquired:
+                holder = lease.owner or "another run"
+                res = SourceResult(src.id, src.kind, status="locked", error=f"being collected by {holder}")
+                log.info("source '%s': locked, being collected by %s", src.id, holder, extra={"source_id": src.id})
+                summary.results.append(res)
+                if on_result:
+                    on_result(res)
+                continue
+            keeper.add(src.id)
+            with session_scope(self.factory) as s:
+                if lease.previous_owner:
+                    n = leases.close_abandoned_runs(s, src.id, lease.previous_owner, utcnow())
+                    log.warning("source '%s': lease of %s had expired; taken over (%d unfinished runs closed)",
+                                src.id, lease.previous_owner, n, extra={"source_id": src.id})
                 state = queries.get_state(s, src.id)
-                state.last_attempt_at = now
-                states[src.id] = queries.cursor_of(state)
-                runs[src.id] = queries.start_run(s, src.id, self.owner).id
+                # Re-checked under the lease: another run may have collected it since we selected it.
+                if check_due and (state.dead or not src.parsed_schedule.is_due(state.last_attempt_at, now)):
+                    go = False
+                else:
+                    go = True
+                    state.last_attempt_at = now
+                    cursor = queries.cursor_of(state)
+                    run_id = queries.start_run(s, src.id, self.owner).id
+            if go:
+                taken.append((src, cursor, run_id))
+            else:
+                keeper.release_all([src.id])
+                summary.not_due.append(src.id)
+        return taken
+
+    def _collect(self, taken: list[tuple[SourceBase, Any, int]], summary: RunSummary,
+                 on_result: Callable[[SourceResult], None] | None) -> None:
+        sources = [src for src, _, _ in taken]
+        states = {src.id: cursor for src, cursor, _ in taken}
+        runs = {src.id: run_id for src, _, run_id in taken}
+        events: queue.Queue = queue.Queue(maxsize=4 * self.config.settings.batch_size)
         results = {src.id: SourceResult(src.id, src.kind) for src in sources}
         started = {src.id: time.monotonic() for src in sources}
         buffers: dict[str, list[Post]] = {src.id: [] for src in sources}
@@ -217,34 +297,52 @@ class Pipeline:
         pending = set(by_id)
         workers = min(self.config.settings.concurrency, len(sources))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
-            for src in sources:
-                pool.submit(self._produce, src, states[src.id], events)
-            while pending:
-                sid, item = events.get()
-                src, res = by_id[sid], results[sid]
-                if isinstance(item, Post):
-                    buffers[sid].append(item)
-                    if len(buffers[sid]) >= self.config.settings.batch_size:
-                        self._flush(src, buffers, res)
-                elif isinstance(item, Checkpoint):
-                    self._flush(src, buffers, res, checkpoint=item)
-                    if item.not_modified:
-                        res.status = "not_modified"
-                elif isinstance(item, Warning_):
-                    res.warnings += 1
-                    log.warning("source '%s': %s", sid, item.message)
-                elif item is _DONE or isinstance(item, BaseException):
-                    self._flush(src, buffers, res)
-                    if isinstance(item, BaseException):
-                        self._fail(res, item)
-                    res.duration_s = time.monotonic() - started[sid]
-                    self._finish(src, res, runs[sid], item if isinstance(item, BaseException) else None)
-                    pending.discard(sid)
-                    summary.results.append(res)
-                    if on_result:
-                        on_result(res)
+            futures = [pool.submit(self._produce, src, states[src.id], events) for src in sources]
+            try:
+                self._consume(events, pending, by_id, results, buffers, started, runs, summary, on_result)
+            except BaseException:
+                # Unblock the collectors (they may wait on a full queue) so the pool can close.
+                self.stop.set()
+                while not all(f.done() for f in futures):
+                    try:
+                        events.get(timeout=0.1)
+                    except queue.Empty:
+                        pass
+                raise
         self._close_collectors()
-        return summary
+
+    def _consume(self, events: queue.Queue, pending: set[str], by_id: dict[str, SourceBase],
+                 results: dict[str, SourceResult], buffers: dict[str, list[Post]], started: dict[str, float],
+                 runs: dict[str, int], summary: RunSummary, on_result: Callable[[SourceResult], None] | None) -> None:
+        while pending:
+            sid, item = events.get()
+            src, res = by_id[sid], results[sid]
+            if isinstance(item, Post):
+                buffers[sid].append(item)
+                if len(buffers[sid]) >= self.config.settings.batch_size:
+                    self._flush(src, buffers, res)
+            elif isinstance(item, Checkpoint):
+                self._flush(src, buffers, res, checkpoint=item)
+                if item.not_modified:
+                    res.status = "not_modified"
+            elif isinstance(item, Warning_):
+                res.warnings += 1
+                log.warning("source '%s': %s", sid, item.message)
+            elif item is _DONE or item is _STOPPED or isinstance(item, BaseException):
+                self._flush(src, buffers, res)
+                if isinstance(item, BaseException):
+                    self._fail(res, item)
+                elif item is _STOPPED:
+                    lost = self._keeper is not None and sid in self._keeper.lost
+                    res.status = "interrupted"
+                    res.error = ("lease lost to another run" if lost
+                                 else "stopped before the source was finished (shutdown)")
+                res.duration_s = time.monotonic() - started[sid]
+                self._finish(src, res, runs[sid], item if isinstance(item, BaseException) else None)
+                pending.discard(sid)
+                summary.results.append(res)
+                if on_result:
+                    on_result(res)
 
     def _collector(self, kind: str) -> Any:
         if kind not in self._collectors:
@@ -258,12 +356,19 @@ class Pipeline:
                 close()
         self._collectors.clear()
 
+    def _stopping(self, source_id: str) -> bool:
+        return self.stop.is_set() or (self._keeper is not None and source_id in self._keeper.lost)
+
     def _produce(self, src: SourceBase, state: Any, events: queue.Queue) -> None:
         try:
+            if self._stopping(src.id):
+                events.put((src.id, _STOPPED))
+                return
             collector = self._collector(src.kind)
             for item in collector.collect(src, state):
-                if self.stop.is_set():
-                    break
+                if self._stopping(src.id):
+                    events.put((src.id, _STOPPED))
+                    return
                 events.put((src.id, item))
             events.put((src.id, _DONE))
         except BaseException as exc:  # noqa: BLE001 - reported per source, never fatal to others
@@ -314,6 +419,8 @@ class Pipeline:
                 state.last_success_at = run.finished_at
                 state.last_error = None
                 state.consecutive_failures = 0
+            elif res.status == "interrupted":
+                pass  # a shutdown is not the source's fault; its cursor covers what was stored
             elif res.status == "failed":
                 state.last_error = res.error
                 state.consecutive_failures = (state.consecutive_failures or 0) + 1
@@ -326,7 +433,9 @@ class Pipeline:
         level = logging.WARNING if res.status == "failed" else logging.INFO
         log.log(level, "source '%s': %s fetched=%d new=%d duplicate=%d skipped=%d irrelevant=%d in %.1fs%s",
                 src.id, res.status, res.fetched, res.new, res.duplicate, res.skipped, res.irrelevant,
-                res.duration_s, f" ({res.error})" if res.error else "")
+                res.duration_s, f" ({res.error})" if res.error else "",
+                extra={"source_id": src.id, "n_posts": res.new, "elapsed_s": round(res.duration_s, 3),
+                       "run_id": run_id})
 
 
 def _version() -> str:
