@@ -1,8 +1,25 @@
-"""Conventions for files that analysts open in Dutch Excel."""
+"""Conventions for files that analysts open in Dutch Excel.
+
+CSV: UTF-8 with BOM, ``;`` between fields and a decimal comma (Dutch Excel's own settings;
+with ``sep=","`` a decimal point). XLSX: numbers stay numbers. In both, a text cell that
+Excel would read as a formula is neutralised.
+"""
 
 from __future__ import annotations
 
+import csv
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Characters XML 1.0 (and so openpyxl) refuses.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def neutralise(value: str) -> str:
@@ -10,3 +27,78 @@ def neutralise(value: str) -> str:
     if value and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def csv_cell(value: Any, decimal: str = ",") -> str:
+    """One value as CSV text: numbers in the given decimal notation, text neutralised."""
+    if _is_missing(value):
+        return ""
+    if isinstance(value, bool):
+        return "ja" if value else "nee"
+    if isinstance(value, int) or (hasattr(value, "dtype") and str(getattr(value, "dtype", "")).startswith("int")):
+        return str(int(value))
+    if isinstance(value, float):
+        text = f"{value:.1f}" if value != int(value) else str(int(value))
+        return text.replace(".", decimal)
+    return neutralise(str(value))
+
+
+def xlsx_cell(value: Any) -> Any:
+    """One value for openpyxl: numbers as numbers, text neutralised and stripped of illegal characters."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, bool):
+        return "ja" if value else "nee"
+    if isinstance(value, (int, float)) or hasattr(value, "dtype"):
+        return value.item() if hasattr(value, "item") else value
+    return neutralise(_XML_ILLEGAL.sub("", str(value)))
+
+
+def atomic_write(path: Path, write: Any, mode: str = "w", **open_args: Any) -> Path:
+    """Write ``path`` through a temporary file in the same directory, then rename over it.
+
+    A symlink planted at ``path`` is replaced, never followed out of the directory.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with open(fd, mode, **open_args) as fh:
+            write(fh)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def write_csv(df: pd.DataFrame, path: Path, sep: str = ";") -> Path:
+    """The table as a CSV for Dutch Excel: BOM, ``sep``, decimal comma with ``;``, neutralised cells."""
+    decimal = "," if sep == ";" else "."
+
+    def write(fh: Any) -> None:
+        w = csv.writer(fh, delimiter=sep, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        w.writerow([neutralise(str(c)) for c in df.columns])
+        for row in df.itertuples(index=False, name=None):
+            w.writerow([csv_cell(v, decimal) for v in row])
+
+    return atomic_write(path, write, "w", encoding="utf-8-sig", newline="")
+
+
+def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: Path) -> Path:
+    """One workbook with a sheet per table (write-only mode: memory stays flat for long tables)."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    for name, df in sheets.items():
+        ws = wb.create_sheet(title=name[:31])
+        ws.append([xlsx_cell(c) for c in df.columns])
+        for row in df.itertuples(index=False, name=None):
+            ws.append([xlsx_cell(v) for v in row])
+    return atomic_write(path, wb.save, "wb")

@@ -1,0 +1,284 @@
+"""``listener import``: posts from another tool's export (JSONL or CSV) through the pipeline.
+
+Every line goes the way a collected post goes (clean → language → mask → classify → store,
+``listener.pipeline.ingest``), in batches of ``batch_size`` so that memory stays flat for
+files of any length. Fields: ``text`` (required), ``url``, ``created_at`` (ISO 8601; a time
+without zone is Amsterdam time), ``platform``, ``external_id``, ``author``, ``source``.
+Without ``external_id`` a stable id is derived from the content, so importing a file twice
+stores each post once. The author is stored only as ``author_key`` (a keyed hash). A line
+that cannot be read is counted with its line number; the others are stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from listener.config import SourceBase
+from listener.errors import ConfigError, InputError
+from listener.models import Post
+from listener.pipeline import IngestCounts, ingest
+from listener.privacy import author_key, mask_text
+from listener.schedules import TZ
+from listener.store import queries
+from listener.store.db import session_scope
+from listener.store.models import Run, Source, utcnow
+from listener.tagging import Tagger
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+MAX_BAD_KEPT = 50  # line numbers kept for the report; all bad lines are counted
+MAX_TEXT = 100_000
+FIELDS = ("text", "url", "created_at", "platform", "external_id", "author", "source")
+# Names other tools use for our fields (4CAT, twarc CSV, spreadsheets).
+ALIASES = {"body": "text", "full_text": "text", "content": "text", "id": "external_id", "link": "url",
+           "timestamp": "created_at", "date": "created_at", "author_username": "author", "author.username": "author",
+           "user": "author", "username": "author"}
+csv.field_size_limit(10_000_000)
+
+
+@dataclass
+class ImportResult:
+    path: str
+    source_id: str
+    lines: int = 0  # records read (good and bad)
+    bad: int = 0
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    counts: IngestCounts = field(default_factory=IngestCounts)
+    elapsed_s: float = 0.0
+
+    @property
+    def good(self) -> int:
+        return self.lines - self.bad
+
+    def add_bad(self, line: int, reason: str) -> None:
+        self.bad += 1
+        if len(self.bad_lines) < MAX_BAD_KEPT:
+            self.bad_lines.append((line, reason))
+
+
+class _BadLine(ValueError):
+    pass
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    s = str(value).strip()
+    if s.isdigit() and len(s) >= 9:
+        return datetime.fromtimestamp(int(s), tz=timezone.utc)
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise _BadLine(f"created_at is not an ISO 8601 date: {s[:40]!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=TZ)
+    return dt.astimezone(timezone.utc)
+
+
+def _normalise(record: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        if not isinstance(k, str):
+            continue
+        key = k.strip().lstrip("\ufeff").lower()
+        key = key if key in FIELDS else ALIASES.get(key, "")
+        if key and (key not in out or out[key] in (None, "")):
+            out[key] = v
+    return out
+
+
+def stable_id(platform: str, url: str | None, created_at: datetime | None, text: str) -> str:
+    """An external id from the content: the same line imported again gets the same id."""
+    basis = json.dumps([platform, url or "", created_at.isoformat() if created_at else "", text], ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:40]
+
+
+def to_post(record: dict[str, Any], source_id: str, default_platform: str, line: int, file_name: str) -> Post:
+    """One input record as a Post; _BadLine with a reason when it cannot be one."""
+    r = _normalise(record)
+    text = r.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise _BadLine("field 'text' is missing or empty")
+    if len(text) > MAX_TEXT:
+        raise _BadLine(f"field 'text' is longer than {MAX_TEXT} characters")
+    platform = str(r.get("platform") or default_platform).strip().lower()[:32] or default_platform
+    # A profile link names the author (x.com/<handle>/status/…): masked like links in the text.
+    url = mask_text(str(r["url"]).strip()[:2000]) if r.get("url") not in (None, "") else None
+    created = _parse_time(r.get("created_at"))
+    ext = r.get("external_id")
+    ext = str(ext).strip() if ext not in (None, "") else ""
+    if not ext or len(ext) > 400:
+        ext = stable_id(platform, url, created, text) if not ext else "sha256:" + hashlib.sha256(ext.encode()).hexdigest()[:40]
+    author = r.get("author")
+    raw: dict[str, Any] = {"imported_from": file_name, "line": line}
+    if r.get("source") not in (None, ""):
+        raw["origin"] = str(r["source"])[:200]
+    return Post(platform=platform, source_id=source_id, external_id=ext, text=text, url=url, created_at=created,
+                author_key=author_key(platform, str(author)) if author not in (None, "") else None, raw=raw)
+
+
+def _detect_format(path: Path, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv", ".txt"):
+        return "csv"
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "jsonl" if head.startswith(b"{") else "csv"
+
+
+def _jsonl(fh: io.BufferedReader) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    for n, raw in enumerate(fh, start=1):
+        if n == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            yield n, None, "not UTF-8"
+            continue
+        except json.JSONDecodeError as exc:
+            yield n, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+            continue
+        if not isinstance(obj, dict):
+            yield n, None, "not a JSON object"
+            continue
+        yield n, obj, ""
+
+
+def _csv(fh: io.BufferedReader) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
+    header = text.readline()
+    delimiter = max((";", ",", "\t"), key=header.count)
+    names = next(csv.reader([header], delimiter=delimiter), [])
+    if not any("text" in _normalise({n: 1}) for n in names):
+        raise InputError("CSV has no 'text' column in its header line")
+    reader = csv.DictReader(text, fieldnames=names, delimiter=delimiter, restkey="_extra")
+    start = 2
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, None, f"unreadable CSV ({exc})"
+            start = reader.line_num + 2
+            continue
+        line, start = start, reader.line_num + 2  # +1: the header line was read apart
+        if row.get("_extra"):
+            yield line, None, f"more fields than the header has ({len(names)})"
+        elif None in row.values() and any(v not in (None, "") for v in row.values()):
+            yield line, None, f"fewer fields than the header has ({len(names)})"
+        elif not any((v or "").strip() for k, v in row.items() if k != "_extra"):
+            continue
+        else:
+            yield line, row, ""
+
+
+def ensure_source(session: Session, source_id: str) -> None:
+    """The Source row of imported posts (kind 'import'); refuse an id used by a collected source."""
+    src = session.get(Source, source_id)
+    if src is None:
+        now = utcnow()
+        session.add(Source(id=source_id, kind="import", name=f"import {source_id}", config={"id": source_id, "kind": "import"},
+                           first_seen_at=now, updated_at=now))
+    elif src.kind != "import":
+        raise ConfigError(f"--source: '{source_id}' is a {src.kind} source in sources.yaml; choose another id for imports")
+    session.flush()
+
+
+def import_file(factory: sessionmaker[Session], path: str | Path, tagger: Tagger | None, source_id: str = "import",
+                platform: str | None = None, fmt: str | None = None, batch_size: int = BATCH,
+                progress: Callable[[int, int], None] | None = None) -> ImportResult:
+    """Import every readable line of ``path``; returns counts and the first bad line numbers.
+
+    ``progress(bytes_read, bytes_total)`` is called after every batch (for a progress bar).
+    Raises InputError when the file cannot be opened or no line at all could be read.
+    """
+    p = Path(path)
+    try:
+        source = SourceBase(id=source_id, kind="import", schedule="1d", keep_irrelevant=False)
+    except Exception:  # noqa: BLE001 - pydantic's message is long; ours names the rule
+        raise ConfigError(f"--source: {source_id!r} is not a valid source id (lowercase letters, digits, . _ -)") from None
+    try:
+        fh = p.open("rb")
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    kind = _detect_format(p, fmt)
+    total = p.stat().st_size
+    result = ImportResult(path=str(p), source_id=source_id)
+    started = time.monotonic()
+    with session_scope(factory) as s:
+        ensure_source(s, source_id)
+        run_id = queries.start_run(s, source_id, owner=f"import:{p.name}").id
+    default_platform = (platform or "import").strip().lower() or "import"
+    buffer: list[Post] = []
+
+    def flush() -> None:
+        if not buffer:
+            return
+        with session_scope(factory) as s:
+            ingest(s, buffer, source, tagger, result.counts)
+        buffer.clear()
+        if progress:
+            progress(fh.tell(), total)
+
+    status, error = "ok", None
+    try:
+        with fh:
+            records = _jsonl(fh) if kind == "jsonl" else _csv(fh)
+            for line, record, problem in records:
+                result.lines += 1
+                if record is None:
+                    result.add_bad(line, problem)
+                    continue
+                try:
+                    buffer.append(to_post(record, source_id, default_platform, line, p.name))
+                except _BadLine as exc:
+                    result.add_bad(line, str(exc))
+                    continue
+                if len(buffer) >= batch_size:
+                    flush()
+            flush()
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
+        raise
+    finally:
+        result.elapsed_s = time.monotonic() - started
+        c = result.counts
+        with session_scope(factory) as s:
+            run = s.get(Run, run_id)
+            run.finished_at, run.status, run.error = utcnow(), status, error
+            run.fetched, run.new, run.duplicate = c.fetched, c.new, c.duplicate
+            run.skipped, run.irrelevant, run.warnings = c.skipped, c.irrelevant, result.bad
+            run.duration_s = round(result.elapsed_s, 3)
+    if result.good == 0:
+        detail = f"{result.bad} bad lines" if result.bad else "no lines"
+        raise InputError(f"{p}: nothing could be imported ({detail}"
+                         + (f"; line {result.bad_lines[0][0]}: {result.bad_lines[0][1]}" if result.bad_lines else "") + ")")
+    log.info("import %s: lines=%d bad=%d new=%d duplicate=%d in %.1fs", p.name, result.lines, result.bad,
+             result.counts.new, result.counts.duplicate, result.elapsed_s)
+    return result
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

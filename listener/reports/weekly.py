@@ -1,0 +1,203 @@
+"""The weekly report: overzicht, berichten, initiatieven, dekking (CSV + XLSX) and rapport.html.
+
+    >>> write_weekly_report(factory, "2026-W47")          # doctest: +SKIP
+    [PosixPath('reports/2026-W47/overzicht.csv'), ...]
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from listener.audit import record
+from listener.errors import ConfigError, InputError
+from listener.reports import charts, coverage, excel, html, overview, posts
+from listener.reports.weeks import Week, last_complete_week, parse_week
+from listener.store.db import session_scope
+from listener.store.models import PostTag
+
+log = logging.getLogger(__name__)
+
+CODE_RE = re.compile(r"^GM\d{4}$", re.IGNORECASE)
+HEATMAP_ROWS = 25
+SEPARATORS = (";", ",")
+
+
+def resolve_gemeenten(session: Session, values: Iterable[str]) -> dict[str, str]:
+    """{CBS code: name} for each --gemeente value (code or official name); ConfigError if unknown."""
+    try:
+        from classifiers.gazetteer import resolve_municipality
+    except ImportError:
+        resolve_municipality = None  # type: ignore[assignment]
+    out: dict[str, str] = {}
+    for raw in values:
+        value = " ".join(str(raw).split())
+        hit = None
+        if value and resolve_municipality is not None:
+            hit = resolve_municipality(value)
+        if hit is None and CODE_RE.match(value):
+            code = value.upper()
+            label = session.scalar(select(PostTag.label).where(PostTag.kind == "municipality", PostTag.tag == code).limit(1))
+            hit = (code, label or code)
+        if hit is None and value:
+            row = session.execute(select(PostTag.tag, PostTag.label)
+                                  .where(PostTag.kind == "municipality", PostTag.label == value).limit(1)).first()
+            hit = (row[0], row[1]) if row else None
+        if hit is None:
+            shown = value[:60] + ("…" if len(value) > 60 else "")
+            raise ConfigError(f"--gemeente: unknown or ambiguous municipality {shown!r} "
+                              "(use a CBS code such as GM0014 or the official name)")
+        out[hit[0]] = hit[1]
+    return out
+
+
+def _week(week: str | Week | None) -> Week:
+    if isinstance(week, Week):
+        return week
+    return parse_week(week) if week else last_complete_week()
+
+
+def _headline(window: dict[str, Any], week: Week, min_count: int, n_munis: int) -> list[tuple[str, str]]:
+    key = ("all", "", "", "")
+    cur = window.get(week.label, {}).get(key, overview.Counts())
+    prev = window.get(week.shift(-1).label, {}).get(key, overview.Counts())
+
+    def show(n: int) -> str:
+        return f"<{min_count}" if 0 < n < min_count else str(n)
+
+    diff = cur.n_posts - prev.n_posts
+    return [("Unieke berichten", show(cur.n_posts)),
+            ("Vorige week", show(prev.n_posts)),
+            ("Verschil", f"{diff:+d}" if min_count <= 1 or (cur.n_posts >= min_count and prev.n_posts >= min_count) else ""),
+            ("Over een probleem", show(cur.n_probleem)),
+            ("Initiatieven", show(cur.n_initiatief)),
+            ("Gemeenten genoemd", str(n_munis))]
+
+
+def _heatmap_matrix(raw: pd.DataFrame) -> pd.DataFrame:
+    areas = raw[(raw["soort"] == "gemeente") & (raw["plaats"] == "") & (raw["thema"] != overview.ALL_THEMES)]
+    if areas.empty or areas["berichten"].sum() == 0:
+        return pd.DataFrame()
+    m = areas.pivot_table(index="gebied", columns="thema", values="berichten", aggfunc="sum", fill_value=0)
+    m = m[[t for t in overview.THEMES if t in m.columns]]
+    m = m.loc[m.sum(axis=1).sort_values(ascending=False, kind="stable").index[:HEATMAP_ROWS]]
+    return m[m.sum(axis=1) > 0]
+
+
+def _rises(table: pd.DataFrame) -> pd.DataFrame:
+    areas = table[(table["soort"] != "totaal") & (table["thema"] != overview.ALL_THEMES)]
+    diff = pd.to_numeric(areas["verschil_vorige_week"], errors="coerce")
+    return areas[diff > 0].assign(_d=diff[diff > 0]).sort_values("_d", ascending=False, kind="stable").head(10)
+
+
+def _safe_target(out_dir: Path, name: str) -> Path:
+    target = out_dir / name
+    if target.parent.resolve() != out_dir.resolve():  # pragma: no cover - names are constants
+        raise InputError(f"{target}: outside the report directory")
+    return target
+
+
+def write_weekly_report(factory: sessionmaker[Session], week: str | Week | None = None, out_dir: Path | None = None,
+                        gemeenten: Iterable[str] = (), min_count: int = 1, sep: str = ";",
+                        xlsx: bool = True) -> list[Path]:
+    """Write the report of ``week`` (default: the last complete ISO week) into ``out_dir``.
+
+    ``out_dir`` defaults to ``reports/<week>``; only fixed file names are written inside it.
+    Also upserts the week's aggregates into ``weekly_counts`` and records an audit entry.
+    """
+    wk = _week(week)
+    if sep not in SEPARATORS:
+        raise ConfigError(f"--sep: use ';' or ',' (not {sep!r})")
+    if min_count < 1:
+        raise ConfigError("--min-count: must be 1 or more")
+    out = Path(out_dir) if out_dir is not None else Path("reports") / wk.label
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the report directory: {exc.strerror or exc}") from None
+    if not out.is_dir():
+        raise InputError(f"{out}: not a directory")
+    with session_scope(factory) as s:
+        chosen = resolve_gemeenten(s, gemeenten)
+        window = overview.window_counts(s, wk)
+        codes = {k[1] for counts in window.values() for k in counts if k[0] == "municipality"} | set(chosen)
+        labels = {**overview.municipality_labels(s, codes), **chosen}
+        raw = overview.frame(window, wk, labels, chosen)
+        table = overview.suppress(raw, min_count)
+        berichten = posts.build(s, wk, chosen)
+        initiatieven = berichten[berichten["signalen"].str.split(", ").map(lambda x: "initiatief" in x)] \
+            .reset_index(drop=True) if len(berichten) else berichten
+        dekking = coverage.build(s, wk)
+        trend = overview.theme_trend(s, wk, window=window)
+        record(s, "report", {"week": wk.label, "gemeenten": sorted(chosen), "out": str(out),
+                             "min_count": min_count if min_count > 1 else None}, len(berichten))
+    n_munis = int(raw[(raw["soort"] == "gemeente") & (raw["plaats"] == "") & (raw["thema"] == overview.ALL_THEMES)
+                      & (raw["berichten"] > 0)].shape[0])
+    trend_png = charts.theme_trend_png(trend, f"Unieke berichten per thema, {trend.index[0]} t/m {trend.index[-1]}")
+    heatmap_png = charts.heatmap_png(_heatmap_matrix(raw), f"Gemeente × thema, {wk.label}", min_count)
+    scope = ", ".join(chosen.values()) if chosen else "alle gemeenten en regio's"
+    page = html.Page(
+        week=wk.label,
+        period=f"maandag {wk.monday.isoformat()} t/m zondag {wk.sunday.isoformat()} (Europe/Amsterdam) — {scope}",
+        coverage_text=coverage.statement(dekking), coverage=dekking,
+        headline=_headline(window, wk, min_count, n_munis) if not chosen else
+        [("Unieke berichten", str(len(berichten))), ("Initiatieven", str(len(initiatieven)))],
+        trend_png=trend_png, heatmap_png=heatmap_png, initiatives=initiatieven.head(20), rises=_rises(table),
+        notes=["Een bericht telt één keer, ook als dezelfde tekst in meer bronnen stond (unieke berichten).",
+               "Alleen berichten met minstens één thema tellen mee.",
+               "De grafiek over 12 weken telt alle gemeenten en regio's samen."
+               + (f" Aantallen onder {min_count} staan als <{min_count}." if min_count > 1 else "")],
+    )
+    written = [
+        excel.write_csv(table, _safe_target(out, "overzicht.csv"), sep),
+        excel.write_csv(berichten, _safe_target(out, "berichten.csv"), sep),
+        excel.write_csv(initiatieven, _safe_target(out, "initiatieven.csv"), sep),
+        excel.write_csv(dekking, _safe_target(out, "dekking.csv"), sep),
+    ]
+    for name, png in (("themas_12_weken.png", trend_png), ("heatmap_gemeente_thema.png", heatmap_png)):
+        written.append(excel.atomic_write(_safe_target(out, name), lambda fh, b=png: fh.write(b), "wb"))
+    written.append(excel.atomic_write(_safe_target(out, "rapport.html"), lambda fh: fh.write(html.render(page)),
+                                      "w", encoding="utf-8"))
+    if xlsx:
+        written.append(excel.write_xlsx({"Overzicht": table, "Berichten": berichten, "Initiatieven": initiatieven,
+                                         "Dekking": dekking}, _safe_target(out, "rapport.xlsx")))
+    log.info("weekly report %s: %d posts, written to %s", wk.label, len(berichten), out)
+    return written
+
+
+def ensure_weekly_counts(session: Session, weeks: Iterable[str]) -> int:
+    """Store the aggregates of ``weeks`` before retention purges their posts; rows written.
+
+    Called by ``listener.retention``. Same rows as the report makes (totals, 'all themes' and
+    village rows included); a stored count is only ever raised here, never lowered, because a
+    week may already have lost some posts.
+    """
+    written = 0
+    for label in sorted(set(weeks)):
+        wk = parse_week(label)
+        computed, n_stored = overview.compute(session, [wk])
+        if not n_stored[wk.label]:
+            continue
+        kept = overview.load_stored(session, [wk]).get(wk.label, {})
+        merged = {}
+        for key, c in computed[wk.label].items():
+            old = kept.get(key)
+            if old is None or (c.n_posts, c.n_probleem, c.n_initiatief) > (old.n_posts, old.n_probleem, old.n_initiatief):
+                merged[key] = overview.Counts(max(c.n_posts, old.n_posts if old else 0),
+                                              max(c.n_probleem, old.n_probleem if old else 0),
+                                              max(c.n_initiatief, old.n_initiatief if old else 0))
+        overview.save(session, wk, merged, replace=False)
+        written += len(merged)
+    return written
+
+
+def build(session: Session, week: Week) -> pd.DataFrame:
+    """The report seam: the overzicht table of ``week`` (see ``overview.build``)."""
+    return overview.build(session, week)
