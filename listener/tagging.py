@@ -14,6 +14,14 @@ class Tagger(Protocol):
     def classify_many(self, texts: Iterable[str], batch_size: int = ..., n_process: int = ...) -> Iterator[Any]: ...
 
 
+def classifier_switched_off() -> bool:
+    """``LISTENER_CLASSIFIER=off``: store posts untagged (e.g. a collector-only host; tag later
+    with ``listener reclassify``)."""
+    import os
+
+    return os.environ.get("LISTENER_CLASSIFIER", "").strip().lower() in {"off", "0", "no", "false"}
+
+
 def load_tagger(keywords_path: str | None = None) -> Tagger:
     """The Dutch classifier (``classifiers.Classifier``) with the given or default keyword file."""
     from pathlib import Path

@@ -8,13 +8,30 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 
-_DROP_TAGS = {"script", "style", "template", "noscript", "iframe", "object", "svg", "head"}
+# Elements whose content is never text for a reader (void elements such as <embed> carry none).
+_DROP_TAGS = {"script", "style", "template", "noscript", "iframe", "object", "svg", "math", "head",
+              "frameset", "noembed", "noframes", "xmp"}
 _BLOCK_TAGS = {"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "section", "article"}
 # C0/C1 controls except tab and newline, plus lone surrogates and non-characters.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_WS = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
-_NL = re.compile(r"\s*\n\s*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+# Invisible format characters: bidi overrides and isolates (which can make text read differently
+# from how it is stored), zero-width characters, soft hyphens, the BOM, interlinear annotations
+# and Unicode tag characters (used to smuggle hidden text). A word split by one of them
+# ("Geld\u200bmaat") would also escape the keyword matcher.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufe00-\ufe0e\ufeff\uffa0\ufff0-\ufffb\U000e0000-\U000e007f]"
+)
+_WS = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
+_NL = re.compile(r"[ \t]*\n\s*")
 _URL = re.compile(r"https?://\S+")
+_TAG_LIKE = re.compile(r"<[A-Za-z!/?]")
+_TAG = re.compile(r"<[A-Za-z!/?][^<>]{0,2000}(?:>|$)")
+_ESCAPED_TAG = re.compile(r"(?i)&(?:lt|#0*60|#x0*3c);[A-Za-z!/?]")
+# Bounds on untrusted input: no post is this long, and the work done on one stays bounded.
+MAX_HTML_CHARS = 1_000_000
+MAX_TEXT_CHARS = 100_000
+_MAX_PASSES = 3
 
 
 class _Stripper(HTMLParser):
@@ -44,31 +61,55 @@ class _Stripper(HTMLParser):
             self.parts.append(data)
 
 
-def html_to_text(value: str | None) -> str:
-    """Strip tags (dropping scripts and styles), unescape entities, tidy whitespace."""
-    if not value:
-        return ""
-    if "<" not in value and "&" not in value:
-        return clean_text(value)
+def _strip_once(value: str) -> str:
     parser = _Stripper()
     try:
         parser.feed(value)
         parser.close()
-        text = "".join(parser.parts)
+        return "".join(parser.parts)
     except Exception:  # noqa: BLE001 - malformed markup: fall back to a crude strip
-        text = html.unescape(re.sub(r"<[^>]*>", " ", value))
+        return html.unescape(_TAG.sub(" ", value))
+
+
+def html_to_text(value: str | None) -> str:
+    """Strip tags (dropping scripts and styles), unescape entities, tidy whitespace.
+
+    Markup that was escaped twice ("&amp;lt;script&amp;gt;") is stripped again, so the result
+    holds no tags. Example: ``html_to_text("<p>Dorpshuis <b>open</b></p><script>x()</script>")``
+    → ``"Dorpshuis open"``
+    """
+    if not value:
+        return ""
+    text = value[:MAX_HTML_CHARS]
+    for _ in range(_MAX_PASSES):
+        if "<" not in text and "&" not in text:
+            break
+        before = text
+        text = _strip_once(text)
+        if text == before or not (_TAG_LIKE.search(text) or _ESCAPED_TAG.search(text)):
+            break
+    if _TAG_LIKE.search(text):
+        text = _TAG.sub(" ", text)
     return clean_text(text)
 
 
 def clean_text(value: str | None) -> str:
-    """NFC-normalise, drop control characters and surrogates, collapse whitespace."""
+    """NFC-normalise, drop control and invisible characters and surrogates, collapse whitespace.
+
+    Example: ``clean_text("Geld\u200bmaat\x00  sluit\r\n")`` → ``"Geldmaat sluit"``
+    """
     if not value:
         return ""
-    text = unicodedata.normalize("NFC", value)
-    text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = value[: MAX_TEXT_CHARS * 2]
+    # Lone surrogates (from invalid UTF-8 decoded with surrogateescape) cannot be normalised.
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
     text = _WS.sub(" ", text)
     text = _NL.sub("\n", text)
-    return text.strip()
+    text = text.strip()
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS].rstrip()
+    return text
 
 
 def join_title_summary(title: str, summary: str) -> str:

@@ -37,9 +37,12 @@ def open_db(ctx: Ctx, create: bool = True):  # noqa: ANN201
 
 
 def load_tagger_or_none(ctx: Ctx) -> Any:
-    """The classifier, or None (posts stored untagged) when the classifier package is absent."""
-    from listener.tagging import load_tagger
+    """The classifier, or None (posts stored untagged) when it is switched off or absent."""
+    from listener.tagging import classifier_switched_off, load_tagger
 
+    if classifier_switched_off():
+        click.echo("note: classifier switched off (LISTENER_CLASSIFIER=off); posts are stored untagged", err=True)
+        return None
     try:
         return load_tagger(ctx.keywords_path)
     except ImportError as exc:

@@ -38,7 +38,10 @@ def import_cmd(ctx: Ctx, file: Path, platform: str | None, source_id: str, fmt: 
     from listener.importer import import_file, is_terminal
 
     _, factory = open_db(ctx)
-    tagger = _LazyTagger(ctx) if importlib.util.find_spec("classifiers") else load_tagger_or_none(ctx)
+    from listener.tagging import classifier_switched_off
+
+    lazy = importlib.util.find_spec("classifiers") and not classifier_switched_off()
+    tagger = _LazyTagger(ctx) if lazy else load_tagger_or_none(ctx)
     if is_terminal():
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 

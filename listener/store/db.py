@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,11 +12,12 @@ from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import listener
 from listener.errors import ConfigError, StoreError
+from listener.privacy import mask_url_credentials
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +78,57 @@ def make_engine(url: str | None = None) -> Engine:
         raise StoreError(f"database {safe_url(full)}: {exc}") from None
 
 
-def with_retries(fn: Callable[[], T], what: str, attempts: int = 4, base_delay: float = 0.5) -> T:
-    """Call ``fn``; on a transient database error retry with backoff, then raise StoreError."""
+# Permanent conditions: retrying cannot help, so they fail at once with a message that says why.
+_READ_ONLY = re.compile(r"(?i)readonly database|read-only|read only|25006|permission denied")
+_FULL = re.compile(r"(?i)database or disk is full|disk is full|no space left|could not extend file|53100|diskfull")
+_CORRUPT = re.compile(r"(?i)file is not a database|database disk image is malformed|file is encrypted")
+# Mistakes in the schema, not in the weather: a retry meets the same error.
+_SCHEMA = re.compile(r"(?i)no such (?:table|column)|has no column|syntax error|does not exist")
+
+
+def describe_db_error(exc: BaseException) -> tuple[str, bool]:
+    """A one-line reason for a database error, and whether retrying may help."""
+    short = _short(exc) if isinstance(exc, DBAPIError) else str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    probe = f"{short} {code}"
+    if _READ_ONLY.search(probe):
+        return f"the database is read-only ({short}); check the file and directory permissions or the server", False
+    if _FULL.search(probe):
+        return f"the database is full ({short}); free disk space or raise the size limit", False
+    if _CORRUPT.search(probe):
+        return f"the database file is damaged or not a database ({short})", False
+    # Anything else (locked, busy, connection refused or reset, server restarting) may pass.
+    return short, not _SCHEMA.search(probe)
+
+
+def with_retries(fn: Callable[[], T], what: str, attempts: int = 4, base_delay: float = 0.5,
+                 max_delay: float = 8.0) -> T:
+    """Call ``fn``; on a transient database error retry with backoff, then raise StoreError.
+
+    A read-only, full or damaged database fails at once: waiting does not fix it.
+    """
     for i in range(attempts):
         try:
             return fn()
-        except OperationalError as exc:
-            if i == attempts - 1:
-                raise StoreError(f"{what}: database error: {_short(exc)}") from None
-            delay = base_delay * (2**i)
-            log.warning("database busy or unreachable (%s); retrying in %.1fs", _short(exc), delay)
-            time.sleep(delay)
+        except StoreError as exc:
+            if not getattr(exc, "transient", False) or i == attempts - 1:
+                raise
+            reason = str(exc)
+        except (OperationalError, InternalError) as exc:
+            reason, transient = describe_db_error(exc)
+            if not transient or i == attempts - 1:
+                raise StoreError(f"{what}: {reason}") from None
+        delay = min(max_delay, base_delay * (2**i)) * (0.5 + random.random() / 2)
+        log.warning("database busy or unreachable (%s); retrying in %.1fs (attempt %d of %d)",
+                    reason, delay, i + 2, attempts)
+        time.sleep(delay)
     raise AssertionError("unreachable")
 
 
 def _short(exc: DBAPIError) -> str:
-    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+    text = str(exc.orig).strip() if exc.orig else str(exc)
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return mask_url_credentials(line)[:300]
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -104,11 +142,27 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         yield s
         s.commit()
+    except (OperationalError, InternalError) as exc:
+        _rollback_quietly(s)
+        reason, transient = describe_db_error(exc)
+        if isinstance(exc, InternalError) and not _READ_ONLY.search(reason):
+            raise
+        # One line for the user; the SQL statement and its parameters (post text) stay out of it.
+        err = StoreError(f"database {safe_url(str(s.get_bind().url))}: {reason}; the transaction was rolled back")
+        err.transient = transient  # type: ignore[attr-defined]
+        raise err from None
     except BaseException:
-        s.rollback()
+        _rollback_quietly(s)
         raise
     finally:
         s.close()
+
+
+def _rollback_quietly(s: Session) -> None:
+    try:
+        s.rollback()
+    except Exception:  # noqa: BLE001 - the connection may be gone; the transaction is lost anyway
+        log.debug("rollback failed", exc_info=True)
 
 
 # --- migrations ---------------------------------------------------------------------------
@@ -190,11 +244,12 @@ def ensure_schema(engine: Engine) -> None:
 def open_store(url: str | None, create: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     """Engine and session factory for ``url``, its schema created or checked."""
     engine = make_engine(url)
-    try:
+
+    def ping() -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        raise StoreError(f"database {safe_url(str(engine.url))} is unreachable: {_short(exc)}") from None
+
+    with_retries(ping, f"database {safe_url(str(engine.url))} is unreachable", attempts=3)
     if create:
         ensure_schema(engine)
     return engine, session_factory(engine)
