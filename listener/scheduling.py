@@ -79,26 +79,21 @@ def misfire_grace_s(schedule: Schedule) -> int:
 # --- job functions ------------------------------------------------------------------------
 
 
-def weekly_report_job(factory: sessionmaker[Session], out_dir: Path) -> Path | None:
-    """Write last week's report (listener.reports.weekly); log a clear error when it is missing."""
-    try:
-        from listener.reports.weekly import write_weekly_report
-    except ImportError as exc:
-        log.error("weekly report: listener.reports.weekly.write_weekly_report is not available (%s); "
-                  "no report written", exc)
-        return None
-    path = write_weekly_report(factory, week=None, out_dir=out_dir)
-    log.info("weekly report written: %s", path)
-    return path
+def weekly_report_job(factory: sessionmaker[Session], reports_dir: Path) -> list[Path]:
+    """Write last week's report into ``reports_dir/<week>`` (e.g. reports/2026-W47)."""
+    from listener.reports.weekly import write_weekly_report
+    from listener.reports.weeks import last_complete_week
+
+    week = last_complete_week()
+    paths = write_weekly_report(factory, week=week, out_dir=Path(reports_dir) / week.label)
+    log.info("weekly report %s written: %s", week.label, ", ".join(p.name for p in paths))
+    return paths
 
 
 def purge_job(factory: sessionmaker[Session], config: Config) -> Any:
-    """Delete post text past its retention (listener.retention); log a clear error when it is missing."""
-    try:
-        from listener.retention import purge
-    except ImportError as exc:
-        log.error("retention purge: listener.retention.purge is not available (%s); nothing purged", exc)
-        return None
+    """Delete post text past its retention (listener.retention.purge)."""
+    from listener.retention import purge
+
     result = purge(factory, config)
     log.info("retention purge done: %s", result)
     return result

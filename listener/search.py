@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, exists, func, literal_column, or_, select, text
+from sqlalchemy import bindparam, exists, func, literal_column, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
 

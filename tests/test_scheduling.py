@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -120,19 +119,18 @@ def test_weekly_report_trigger_monday_0600_across_dst(after: datetime, expected:
     assert ScheduleTrigger(PURGE).get_next_fire_time(None, after).astimezone(TZ).strftime("%H:%M") == "04:15"
 
 
-def test_report_and_purge_jobs_say_clearly_when_their_module_is_missing(
-        tmp_path: Path, sqlite_store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_report_job_writes_last_week_into_its_own_folder_and_purge_job_runs(tmp_path: Path, sqlite_store) -> None:
+    from listener.reports.weeks import last_complete_week
+
     _, factory = sqlite_store
-    # None in sys.modules makes the import fail, as before the modules are merged.
-    monkeypatch.setitem(sys.modules, "listener.reports.weekly", None)
-    monkeypatch.setitem(sys.modules, "listener.retention", None)
     cfg = load_config(_write_sources(tmp_path, "http://127.0.0.1:9", ["1h"]))
-    with caplog.at_level(logging.ERROR, logger="listener.scheduling"):
-        assert weekly_report_job(factory, tmp_path) is None
-        assert purge_job(factory, cfg) is None
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("weekly report" in m and "no report written" in m for m in messages)
-    assert any("retention purge" in m and "nothing purged" in m for m in messages)
+    paths = weekly_report_job(factory, tmp_path / "reports")
+    week_dir = tmp_path / "reports" / last_complete_week().label
+    names = {p.name for p in paths}
+    assert {"overzicht.csv", "berichten.csv", "initiatieven.csv", "dekking.csv", "rapport.html"} <= names
+    assert all(p.parent == week_dir and p.exists() for p in paths)
+    result = purge_job(factory, cfg)
+    assert result is not None and not result.dry_run
 
 
 def test_stop_request_reaches_running_pipelines(tmp_path: Path, sqlite_store) -> None:

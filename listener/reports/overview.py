@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
-from sqlalchemy import and_, case, delete, distinct, exists, func, literal, literal_column, or_, select, union_all
+from sqlalchemy import and_, case, delete, exists, func, literal, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from listener.reports.weeks import Week
