@@ -33,7 +33,7 @@ from listener.errors import (
 )
 from listener.language import detect, keep
 from listener.models import Checkpoint, Post, Warning_
-from listener.privacy import mask_text
+from listener.privacy import mask_text, mask_url_credentials, pseudonymous_id
 from listener.store import queries
 from listener.store import leases
 from listener.store.db import session_scope
@@ -122,12 +122,17 @@ def prepare(posts: Sequence[Post], source: SourceBase, tagger: Tagger | None,
             counts.irrelevant += 1
             continue
         out.append(queries.NewPost(
-            source_id=p.source_id, platform=p.platform, external_id=p.external_id, text=text,
-            url=p.url, language=lang, created_at=p.created_at, author_key=p.author_key,
+            source_id=p.source_id, platform=p.platform, external_id=pseudonymous_id(p.platform, p.external_id),
+            text=text, url=_strip_userinfo(p.url), language=lang, created_at=p.created_at, author_key=p.author_key,
             content_hash=content_hash(text), raw=dict(p.raw) if p.raw else None,
             tags=tag_rows(c, version) if c is not None else (), classifier_version=version,
         ))
     return out
+
+
+def _strip_userinfo(url: str | None) -> str | None:
+    # a link is kept for human oversight, but never with a user:password in it
+    return mask_url_credentials(url).replace("://***@", "://") if url else url
 
 
 def ingest(session: Session, posts: Sequence[Post], source: SourceBase, tagger: Tagger | None,

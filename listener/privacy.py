@@ -119,6 +119,23 @@ def author_key(platform: str, handle: str | int | None) -> str | None:
     return hmac.new(pseudonym_key(), msg, hashlib.sha256).hexdigest()[:32]
 
 
+# Ids that are URIs naming their author: Mastodon (``https://server/users/jan/statuses/1``,
+# ``https://server/@jan/1``), Bluesky (``at://did:plc:…/app.bsky.feed.post/…``), profile paths.
+_ID_NAMES_AUTHOR = re.compile(r"(?i)/@|/users/|/u/|/user/|/profile/|did:[a-z0-9]+:")
+
+
+def pseudonymous_id(platform: str, external_id: str) -> str:
+    """``external_id`` as stored: unchanged, unless it names the author; then a keyed hash.
+
+    The hash is stable within a deployment, so de-duplication still works.
+    Example: ``pseudonymous_id("bluesky", "at://did:plc:abc/app.bsky.feed.post/3k")`` → ``"h:9f…"``
+    """
+    if not _ID_NAMES_AUTHOR.search(external_id):
+        return external_id
+    msg = f"id:{platform.strip().lower()}:{external_id}".encode("utf-8")
+    return "h:" + hmac.new(pseudonym_key(), msg, hashlib.sha256).hexdigest()[:40]
+
+
 # --- masking ---------------------------------------------------------------------------------
 
 MASK_MENTION = "@gebruiker"

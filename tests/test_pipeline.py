@@ -146,3 +146,28 @@ def test_source_languages(tmp_path: Path, sqlite_store, languages: list[str], ke
     _, factory = sqlite_store
     res = Pipeline(cfg, factory, tagger=None).run(only_due=False).results[0]
     assert res.new == kept
+
+
+def test_ids_and_links_that_name_the_author_are_not_stored_in_the_clear(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from listener.pipeline import IngestCounts, prepare
+
+    monkeypatch.setenv("LISTENER_PSEUDONYM_KEY", "pipeline-test-key-0123456789")
+    src = SourceBase(id="m", kind="rss")
+    posts = [
+        Post(platform="mastodon", source_id="m", external_id="https://dorp.social/users/jan/statuses/1",
+             text="Het dorpshuis zoekt vrijwilligers voor de bar.", url="https://dorp.social/@jan/1"),
+        Post(platform="bluesky", source_id="m", external_id="at://did:plc:abcdef/app.bsky.feed.post/3k",
+             text="De bus rijdt niet meer naar ons dorp.", url="https://jan:geheim@example.nl/post/3k"),
+        Post(platform="rss", source_id="m", external_id="n1", text="De school in het dorp gaat dicht."),
+    ]
+    rows = prepare(posts, src, None, IngestCounts())
+    ids = [r.external_id for r in rows]
+    assert ids[0].startswith("h:") and "jan" not in ids[0]
+    assert ids[1].startswith("h:") and "did:" not in ids[1]
+    assert ids[2] == "n1"  # an id that names nobody stays readable
+    assert rows[1].url == "https://example.nl/post/3k"
+    # Stable within a deployment, so the next run recognises the post as already stored.
+    assert [r.external_id for r in prepare(posts, src, None, IngestCounts())] == ids
+    monkeypatch.setenv("LISTENER_PSEUDONYM_KEY", "another-deployment-key-987654")
+    assert prepare(posts[:1], src, None, IngestCounts())[0].external_id != ids[0]
