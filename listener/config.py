@@ -71,6 +71,7 @@ class Settings(BaseModel):
     max_body_mb: float = Field(default=10.0, gt=0, le=500)
     max_items_per_run: int = Field(default=1000, ge=1)
     batch_size: int = Field(default=500, ge=1, le=10000)
+    max_wait_s: float = Field(default=0.0, ge=0, le=900)  # longer rate limits defer to the next run
 
 
 class _TopLevel(BaseModel):
@@ -233,6 +234,10 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
             raise ConfigError(f"{name}: {label}: field '{fld}' {msg}") from None
         if src.id in seen:
             raise ConfigError(f"{name}: {label}: duplicate id (also source #{seen[src.id]})")
+        kw = getattr(src, "keywords", None)
+        if isinstance(kw, str) and kw not in top.keyword_sets:
+            known = ", ".join(sorted(top.keyword_sets)) or "none defined under keyword_sets:"
+            raise ConfigError(f"{name}: {label}: field 'keywords': unknown keyword set '{kw}' (known: {known})")
         seen[src.id] = i
         sources.append(_resolve_local_url(src, path))
     return Config(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ class DemoResult:
     same_item_elsewhere: int = 0  # posts whose content hash another stored post shares
     per_theme: dict[str, int] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
+    report_week: str | None = None
 
 
 def run_demo(out_dir: Path, db_url: str | None, tagger: Any) -> DemoResult:
@@ -61,4 +63,16 @@ def run_demo(out_dir: Path, db_url: str | None, tagger: Any) -> DemoResult:
                 d.pop("author_key", None)
                 fh.write(json.dumps(d, ensure_ascii=False) + "\n")
         result.outputs.append(path)
+        newest = s.scalar(select(func.max(Post.created_at)))
+    if newest is not None:
+        # The samples are dated; report the week of the newest sample post, whatever today is.
+        from listener.reports.weekly import write_weekly_report
+        from listener.reports.weeks import week_of
+        from listener.schedules import TZ
+
+        if newest.tzinfo is None:
+            newest = newest.replace(tzinfo=timezone.utc)
+        week = week_of(newest.astimezone(TZ).date())
+        result.report_week = week.label
+        result.outputs += write_weekly_report(factory, week=week, out_dir=out_dir / "reports" / week.label)
     return result

@@ -15,7 +15,10 @@ _SECRET = re.compile(
 
 
 def redact(text: str) -> str:
-    return _SECRET.sub(lambda m: m.group(1) + "***", text)
+    """``text`` without tokens, passwords or ``user:password@`` in URLs."""
+    from listener.privacy import mask_url_credentials
+
+    return mask_url_credentials(_SECRET.sub(lambda m: m.group(1) + "***", text))
 
 
 class _RedactFilter(logging.Filter):

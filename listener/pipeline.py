@@ -182,6 +182,8 @@ class Pipeline:
             max_items_per_run=s.max_items_per_run,
             env=dict(os.environ),
             keyword_sets=config.keyword_sets,
+            max_wait_s=s.max_wait_s,
+            base_dir=config.path.parent,
         )
         self.owner = owner or run_owner()
         self.stop = threading.Event()  # set by a signal handler: finish the batch in hand, then stop

@@ -40,6 +40,8 @@ CASES = [
     ("yaml syntax", "sources:\n  - id: a\n   kind: rss", "invalid YAML"),
     ("not a mapping", "- id: a", "top level must be a mapping"),
     ("bad setting", "settings:\n  concurrency: 0\nsources: []", "field 'settings.concurrency'"),
+    ("unknown keyword set", "keyword_sets:\n  dorp: [buurtbus]\nsources:\n  - id: a\n    kind: x\n    keywords: dorpen",
+     "source 'a': field 'keywords': unknown keyword set 'dorpen' (known: dorp)"),
 ]
 
 
@@ -92,3 +94,7 @@ def test_repository_sources_yaml_is_valid() -> None:
     for path in (repo / "sources.yaml", repo / "examples" / "sources.yaml"):
         cfg = load_config(path)
         assert cfg.sources, path
+    kinds = {s.kind for s in load_config(repo / "sources.yaml").sources}
+    # every platform, and credential-less generated feeds, in the real default configuration
+    assert kinds == {"rss", "x", "reddit", "mastodon", "bluesky"}
+    assert any(s.id.startswith("gen-") for s in load_config(repo / "sources.yaml").sources)

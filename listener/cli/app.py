@@ -12,6 +12,7 @@ import click
 
 from listener import __version__
 from listener.errors import EXIT_ERROR, ListenerError
+from listener.logs import redact
 
 log = logging.getLogger("listener")
 
@@ -35,7 +36,7 @@ class ListenerGroup(click.Group):
         except ListenerError as exc:
             if _debug(ctx):
                 raise
-            click.echo(f"listener: {exc}", err=True)
+            click.echo(f"listener: {redact(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
@@ -45,7 +46,8 @@ class ListenerGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
             if _debug(ctx):
                 raise
-            click.echo(f"listener: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            click.echo(f"listener: unexpected error: {type(exc).__name__}: {redact(str(exc))} "
+                       "(run with --debug for details)", err=True)
             sys.exit(EXIT_ERROR)
 
 
@@ -77,7 +79,9 @@ def main(ctx: click.Context, db: str | None, sources: str | None, keywords: str 
       listener demo                       # offline demo on the bundled sample feeds
       listener db upgrade                 # create or migrate the database
       listener run --once                 # collect every due source once (cron)
-      listener export --since 2026-11-01 -o posts.jsonl
+      listener report                     # last week's report for analysts (reports/2026-W47/)
+      listener search "buurtbus" --gemeente Oldambt
+      listener status                     # health per source; exit 1 when one is failing
     """
     from listener.logs import configure_logging
 
@@ -93,26 +97,11 @@ def sources_path(ctx: Ctx) -> Path:
 def _register() -> None:
     # Command modules import heavy libraries lazily inside their functions so that
     # `listener --help` stays fast.
-    from listener.cli import commands_core
+    from listener.cli import classify, commands_core, ops, privacy, reports
 
-    for cmd in commands_core.COMMANDS:
-        main.add_command(cmd)
-    for module in _optional_modules():
+    for module in (commands_core, classify, ops, reports, privacy):
         for cmd in module.COMMANDS:
             main.add_command(cmd)
-
-
-def _optional_modules() -> list[Any]:
-    import importlib
-
-    mods = []
-    for name in ("classify", "collect", "ops", "reports", "privacy"):
-        try:
-            mods.append(importlib.import_module(f"listener.cli.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"listener.cli.{name}":
-                raise
-    return mods
 
 
 _register()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -225,9 +227,36 @@ def run_cmd(ctx: Ctx, once: bool, source_ids: tuple[str, ...], all_sources: bool
         cfg.source(sid)
     _, factory = open_db(ctx)
     tagger = load_tagger_or_none(ctx)
-    summary = Pipeline(cfg, factory, tagger).run(source_ids or None, only_due=not all_sources)
+    pipe = Pipeline(cfg, factory, tagger)
+    with _stop_on_signals(pipe.stop):
+        summary = pipe.run(source_ids or None, only_due=not all_sources)
     print_summary(summary)
     sys.exit(summary.exit_code)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT: finish the batch in hand, commit, stop (a second signal acts as usual)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        click.echo(f"listener: {signal.Signals(signum).name} received; finishing the batch in hand", err=True)
+        stop.set()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # --- export --------------------------------------------------------------------------------
@@ -360,6 +389,8 @@ def demo_cmd(ctx: Ctx, out_dir: str) -> None:
         click.echo("Posts per theme: " + ", ".join(f"{t} {n}" for t, n in res.per_theme.items()))
     else:
         click.echo("Posts per theme: (untagged: classifier not available)")
+    if res.report_week:
+        click.echo(f"Weekly report {res.report_week} (the week of the newest sample post):")
     for p in res.outputs:
         click.echo(f"Written: {p}")
 

@@ -12,6 +12,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, ClassVar, Iterator, Mapping, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -38,6 +39,8 @@ class CollectContext:
     max_wait_s: float = 0.0  # a rate limit longer than this defers the source to the next run
     # Keyword sets resolved from keywords_nl.txt / sources.yaml, by name.
     keyword_sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Where sources.yaml lives: relative local paths are read from there.
+    base_dir: Path | None = None
 
 
 class Collector(Protocol):

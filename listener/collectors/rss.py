@@ -244,7 +244,7 @@ class RssCollector:
         self.ctx = ctx
         self.summary_filter = summary_filter
         # Relative paths are relative to the sources.yaml directory when the run loop says so.
-        self.base_dir = base_dir if base_dir is not None else getattr(ctx, "base_dir", None)
+        self.base_dir = base_dir if base_dir is not None else ctx.base_dir
         self._transport = transport
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()

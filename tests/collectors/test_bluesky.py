@@ -156,5 +156,6 @@ def test_config_validation():
         parse_config({"sources": [{**base, "accounts": ["gemeente oldambt"]}]}, Path("sources.yaml"))
     with pytest.raises(ConfigError, match="looks like a credential"):
         parse_config({"sources": [{**base, "accounts": ["a.bsky.social"], "app_password": "x"}]}, Path("sources.yaml"))
-    cfg = parse_config({"sources": [{**base, "keywords": "krimp", "accounts": ["did:plc:abc123"]}]}, Path("s.yaml"))
+    cfg = parse_config({"keyword_sets": {"krimp": ["krimp"]},
+                        "sources": [{**base, "keywords": "krimp", "accounts": ["did:plc:abc123"]}]}, Path("s.yaml"))
     assert cfg.sources[0].search_lang == "nl"
