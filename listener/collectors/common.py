@@ -34,6 +34,28 @@ def resolve_keywords(keywords: str | Sequence[str] | None, ctx: CollectContext, 
     return out
 
 
+_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+(?::\d{1,5})?$")
+
+
+def instance_host(value: str) -> str:
+    """A Mastodon instance as a bare host name (``https://Mastodon.nl/`` → ``mastodon.nl``); ValueError if not one."""
+    host = value.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+    if not _HOST.match(host):
+        raise ValueError(f"'{value}' is not an instance host name such as mastodon.nl")
+    return host
+
+
+def hashtags(values: Sequence[str]) -> list[str]:
+    """Hashtags without '#' (``#Krimp`` → ``Krimp``); ValueError for anything that is not one."""
+    out = []
+    for t in values:
+        tag = str(t).strip().lstrip("#")
+        if not re.fullmatch(r"\w{1,100}", tag):
+            raise ValueError(f"'{t}' is not a hashtag (letters, digits and _ only)")
+        out.append(tag)
+    return out
+
+
 def quote_term(phrase: str) -> str:
     """A search term: bare for one word or a #hashtag, in double quotes for a phrase."""
     if re.fullmatch(r"[#@]?[\w'’.-]+", phrase) and phrase.upper() not in ("OR", "AND", "NOT"):

@@ -30,6 +30,7 @@ from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from listener.collectors.common import hashtags, instance_host
 from listener.errors import ConfigError
 
 MAX_PER_BLOCK = 50
@@ -65,21 +66,12 @@ class MastodonTagBlock(_Common):
     @field_validator("instance")
     @classmethod
     def _instance(cls, v: str) -> str:
-        host = v.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
-        if not re.fullmatch(r"[a-z0-9.-]+\.[a-z]{2,}(:\d+)?", host):
-            raise ValueError(f"'{v}' is not a host name such as mastodon.nl")
-        return host
+        return instance_host(v)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: list[str]) -> list[str]:
-        out = []
-        for t in v:
-            tag = str(t).strip().lstrip("#")
-            if not re.fullmatch(r"\w{1,100}", tag):
-                raise ValueError(f"'{t}' is not a hashtag (letters, digits and _ only)")
-            out.append(tag)
-        return out
+        return hashtags(v)
 
 
 class GoogleNewsBlock(_Common):

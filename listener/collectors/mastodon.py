@@ -26,7 +26,15 @@ from mastodon.errors import (
 from pydantic import Field, field_validator, model_validator
 
 from listener.collectors.base import CollectContext, Item, register
-from listener.collectors.common import one_line, parse_reset, parse_time, platform_language, wait_or_defer
+from listener.collectors.common import (
+    hashtags,
+    instance_host,
+    one_line,
+    parse_reset,
+    parse_time,
+    platform_language,
+    wait_or_defer,
+)
 from listener.collectors.http_util import session_for
 from listener.config import SourceBase
 from listener.errors import CredentialsError, SourceError
@@ -39,7 +47,6 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "MASTODON_ACCESS_TOKEN"
 PAGE_LIMIT = 40  # the API maximum for timelines
 MAX_RATE_RETRIES = 3
-_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+(?::\d{1,5})?$")
 
 
 class MastodonSource(SourceBase):
@@ -54,21 +61,12 @@ class MastodonSource(SourceBase):
     @field_validator("instance")
     @classmethod
     def _instance(cls, v: str) -> str:
-        host = v.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
-        if not _HOST.match(host):
-            raise ValueError(f"'{v}' is not an instance host name such as mastodon.nl")
-        return host
+        return instance_host(v)
 
     @field_validator("hashtags")
     @classmethod
     def _tags(cls, v: list[str]) -> list[str]:
-        out = []
-        for t in v:
-            tag = str(t).strip().lstrip("#")
-            if not re.fullmatch(r"\w{1,100}", tag):
-                raise ValueError(f"'{t}' is not a hashtag (letters, digits and _ only)")
-            out.append(tag)
-        return out
+        return hashtags(v)
 
     @model_validator(mode="after")
     def _something(self) -> "MastodonSource":
