@@ -1,64 +1,131 @@
-"""Benchmark: posts/s of the classifier (one core and all cores) next to spaCy's bare Dutch tokenizer.
+"""Benchmark: classifier throughput and memory next to spaCy's bare Dutch tokenizer, as one table.
 
-Usage: python bench/bench_classify.py [N_POSTS]   (default 20,000; posts from bench/corpus.py)
-Prints one table. Peak memory is the resident-set high-water mark of this process (and of the
-worker pool for the all-cores row).
+    python bench/bench_classify.py                      # 50,000 posts x 3 runs; memory at 100k and 1M
+    python bench/bench_classify.py --posts 20000 --runs 5 --sizes 100000,1000000
+
+Posts come from bench/corpus.py. Every measurement runs in a fresh process, so each row starts from
+the same state and reports its own peak memory (resident-set high-water mark):
+
+* speed rows: the posts are generated first (not timed), then the pipeline warms up on 2,000 *other*
+  posts and processes the sample once, unseen, like a stream would. Runs alternate tokenizer and
+  classifier, and the table shows medians; "x tokenizer" is the median of the per-run time ratios, so
+  a noisy neighbour slowing one run down hits both sides of that run.
+* memory rows: the posts are streamed from the generator straight into ``classify_many`` (nothing is
+  held), so posts/s there includes generating them. Peak memory should not grow with the corpus.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import resource
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
-from corpus import posts  # noqa: E402
+from corpus import posts
+
+WARMUP_SEED = 99  # warm-up posts differ from the measured ones
 
 
 def _peak_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
-def _run(label: str, fn, n: int) -> tuple[str, float, float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    count = sum(1 for _ in fn())
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    assert count == n, (label, count)
-    if "processes" in label:
-        cpu = 0.0  # the work happens in the children; their CPU time is not this process's
-    return label, n / wall, n / cpu if cpu else float("nan"), _peak_mb()
+def _measure(kind: str, n: int, processes: int) -> dict:
+    """One measurement in this (fresh) process; the parent reads the JSON it prints."""
+    import spacy
+
+    if kind == "stream":
+        from classifiers import Classifier
+
+        clf = Classifier()
+        start = time.perf_counter()
+        count = sum(1 for _ in clf.classify_many(posts(n), batch_size=512))
+        return {"n": count, "seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+    sample = list(posts(n))
+    warm = list(posts(2000, seed=WARMUP_SEED))
+    if kind == "tokenizer":
+        nlp = spacy.blank("nl")
+        run = lambda texts: nlp.pipe(texts, batch_size=512)
+    else:
+        from classifiers import Classifier
+
+        clf = Classifier()
+        run = lambda texts: clf.classify_many(texts, batch_size=512, n_process=processes)
+    sum(1 for _ in run(warm))
+    version = clf.version if kind != "tokenizer" else None
+    start, cpu = time.perf_counter(), time.process_time()
+    count = sum(1 for _ in run(sample))
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    assert count == n, (kind, count, n)
+    out = {"n": n, "seconds": wall, "cpu": cpu, "peak_mb": _peak_mb(), "version": version}
+    if processes > 1:
+        out["children_peak_mb"] = _peak_mb(resource.RUSAGE_CHILDREN)
+    return out
+
+
+def _child(kind: str, n: int, processes: int = 1) -> dict:
+    cmd = [sys.executable, __file__, "--measure", kind, "--posts", str(n), "--processes", str(processes)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    import spacy
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--posts", type=int, default=50_000, help="posts in the speed sample (default 50,000)")
+    parser.add_argument("--runs", type=int, default=3, help="speed runs per row; medians are shown (default 3)")
+    parser.add_argument("--sizes", default="100000,1000000",
+                        help="comma-separated corpus sizes streamed for the memory rows ('' to skip)")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="processes for the all-cores row (default: all cores)")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(_measure(args.measure, args.posts, args.processes)))
+        return
 
-    from classifiers import Classifier
+    n = args.posts
+    words = sum(len(t.split()) for t in posts(2000)) / 2000
+    tok, one, ratios = [], [], []
+    for _ in range(args.runs):
+        t, c = _child("tokenizer", n), _child("classifier", n)
+        tok.append(t)
+        one.append(c)
+        ratios.append(c["seconds"] / t["seconds"])
+    multi = [_child("classifier", n, args.processes) for _ in range(args.runs)] if args.processes > 1 else []
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    streamed = [(size, _child("stream", size)) for size in sizes]
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    corpus = list(posts(n))
-    words = sum(len(t.split()) for t in corpus) / n
-    bare = spacy.blank("nl")
-    clf = Classifier()
-    list(clf.classify_many(corpus[:2000]))  # warm caches the same way for both
-    list(bare.pipe(corpus[:2000]))
-    cores = os.cpu_count() or 1
-    rows = [
-        _run("spaCy blank('nl') tokenizer, 1 core", lambda: bare.pipe(corpus, batch_size=512), n),
-        _run("classifier, 1 core", lambda: clf.classify_many(corpus, batch_size=512), n),
-    ]
-    if cores > 1:
-        rows.append(_run(f"classifier, {cores} processes", lambda: clf.classify_many(corpus, batch_size=512,
-                                                                                     n_process=cores), n))
-    print(f"{n:,} posts, {words:.0f} words on average, classifier {clf.version}")
-    print(f"{'':40s} {'posts/s (wall)':>15s} {'posts/s (cpu)':>14s} {'peak MB':>8s}")
-    for label, wall, cpu, mb in rows:
-        print(f"{label:40s} {wall:15,.0f} {cpu:14,.0f} {mb:8.0f}")
-    ratio = rows[0][1] / rows[1][1]
-    print(f"{'classifier / tokenizer time (1 core)':40s} {ratio:15.1f}x   children peak {_peak_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+    def rate(rows: list[dict]) -> float:
+        return statistics.median(r["n"] / r["seconds"] for r in rows)
+
+    def peak(rows: list[dict]) -> str:
+        mb = max(r["peak_mb"] for r in rows)
+        kids = max((r.get("children_peak_mb", 0) for r in rows), default=0)
+        return f"{mb:,.0f}" + (f" + {kids:,.0f}/worker" if kids else "")
+
+    table = [("spaCy blank('nl') tokenizer, 1 core", f"{n:,}", rate(tok), "1.00", peak(tok)),
+             ("classifier, 1 core", f"{n:,}", rate(one), f"{statistics.median(ratios):.2f}", peak(one))]
+    if multi:
+        table.append((f"classifier, {args.processes} processes", f"{n:,}", rate(multi), "", peak(multi)))
+    for size, row in streamed:
+        table.append(("classifier, streamed from corpus.py", f"{size:,}", row["n"] / row["seconds"], "",
+                      f"{row['peak_mb']:,.0f}"))
+    print(f"classifier {one[0]['version']}; posts from bench/corpus.py, {words:.0f} words on average; "
+          f"{args.runs} runs, medians; {os.cpu_count()} cores")
+    print(f"{'':38s} {'posts':>10s} {'posts/s':>9s} {'x tokenizer':>12s} {'peak RSS MB':>20s}")
+    for label, count, speed, ratio, mb in table:
+        print(f"{label:38s} {count:>10s} {speed:9,.0f} {ratio:>12s} {mb:>20s}")
+    print(f"{'':38s} {'':>10s} {'':>9s} {'(time ratio)':>12s}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ DOC_TOPICS = ("._.", "listener_topics", None, None)
 DOC_LOCAL = ("._.", "listener_local", None, None)
 DOC_PLACES = ("._.", "listener_places", None, None)
 DOC_REGIONS = ("._.", "listener_regions", None, None)
+# One array export per Doc, shared: {lexeme flag: positions of the tokens that carry it}, LOWER of
+# every token. The first component writes it, later ones read it (each can also make its own).
+DOC_SCAN = "listener_scan"
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _REPO_KEYWORDS = Path(__file__).resolve().parent.parent / "keywords_nl.txt"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
 
 from classifiers.data import GAP, THEMES, Entry, KeywordData, fold
 
@@ -14,17 +16,39 @@ _VOWELS = set("aeiou")
 _BOUNDARY = {".", "!", "?", "…", "\n", "\n\n", "!!", "??", "?!", "!?", "...", ";"}
 MIN_PART = 3  # shortest keyword that may stand as part of a compound
 FUZZY_MIN = 8  # shortest word that may be a misspelling of a keyword
+CACHE_MAX = 50_000  # word types kept analysed; the oldest quarter is dropped beyond (a miss re-analyses)
 
 
 @dataclass(frozen=True, slots=True)
 class TypeInfo:
     """What one word type (lower-case form) means to the matcher."""
 
-    keys: frozenset[str]  # the folded word, its lemma and de-inflected stems
+    keys: frozenset[str]  # its forms (word, lemma, stems) that occur in a phrase or a `niet=` list
     hits: tuple[int, ...]  # indices of single-word entries it matches
     starts: tuple[int, ...]  # indices of multi-word entries that may start here
     boundary: bool  # ends a sentence (., !, ?, emoji, newline)
     theme: bool = False  # some hit or phrase start belongs to a theme section
+    local: bool = False  # some hit or phrase start belongs to [lokaal]
+    guard: bool = False  # one of its forms is a `niet=` word of some entry
+
+    @property
+    def matters(self) -> bool:
+        """True when the per-post loop has to visit tokens of this type."""
+        return bool(self.hits or self.starts or self.boundary or self.guard)
+
+
+_PLAIN = TypeInfo(frozenset(), (), (), False)  # shared by the many types that matter to nothing
+
+
+@lru_cache(maxsize=1)
+def lemma_table() -> dict | None:
+    """spaCy's Dutch lemma lookup table (spacy-lookups-data), loaded once; None when not installed."""
+    try:
+        from spacy.lookups import load_lookups
+
+        return load_lookups("nl", ["lemma_lookup"]).get_table("lemma_lookup")
+    except (ImportError, ValueError, KeyError):  # spacy-lookups-data missing: inflection rules only
+        return None
 
 
 def _undouble(base: str) -> list[str]:
@@ -115,6 +139,12 @@ class Lexicon:
                 self.anchor[idx] = a = _anchor(e.words)
                 for form in keys[a]:
                     self.first.setdefault(form, []).append(idx)
+        # Only these forms are ever compared with a token's forms (phrase items, `niet=` words), so a
+        # type keeps just those: most types then share _PLAIN and the cache stays small.
+        self.guard_words = frozenset(w for e in self.entries for w in e.unless)
+        self.phrase_forms = frozenset(f for keys in self.item_keys.values() for k in keys if k for f in k)
+        self._kept_forms = self.guard_words | self.phrase_forms
+        self._local = frozenset(i for i, e in enumerate(self.entries) if e.section == "lokaal")
         self.cache: dict[int, TypeInfo] = {}
 
     @staticmethod
@@ -124,18 +154,21 @@ class Lexicon:
 
     def info(self, key: int, text: str) -> TypeInfo:
         """TypeInfo for a lower-case token (cached by its hash ``key``)."""
-        got = self.cache.get(key)
+        cache = self.cache
+        got = cache.get(key)
         if got is None:
-            if len(self.cache) > 500_000:  # bounded memory on huge corpora
-                self.cache.clear()
-            got = self.cache[key] = self._analyse(text)
+            if len(cache) >= CACHE_MAX:  # bounded memory on huge corpora
+                for old in list(islice(cache, len(cache) - CACHE_MAX * 3 // 4)):
+                    del cache[old]
+            got = cache[key] = self._analyse(text)
         return got
 
     def _analyse(self, text: str) -> TypeInfo:
         boundary = text.strip(" \t") in _BOUNDARY or text.isspace() or (not text.isalnum() and _is_emoji(text))
         word = fold(text)
         if not word or not any(c.isalpha() for c in word):  # numbers, punctuation: no analysis
-            return TypeInfo(frozenset((word,)), (), tuple(self.first.get(word, ())), boundary)
+            # (as before: a phrase looked up by a number alone does not mark the type as a theme word)
+            return self._info({word}, (), self.first.get(word, ()), boundary, theme_ok=False)
         keys = stems(word, self.lemmas.get(word))
         hits: set[int] = set()
         exact = keys if word not in self.exceptions else {word}  # exceptions: the word as written only
@@ -151,5 +184,14 @@ class Lexicon:
         starts: set[int] = set()
         for s in keys:
             starts.update(self.first.get(s, ()))
-        theme = any(self.entries[e].section in THEMES for e in hits | starts)
-        return TypeInfo(frozenset(keys), tuple(sorted(hits)), tuple(sorted(starts)), boundary, theme)
+        return self._info(keys, hits, starts, boundary)
+
+    def _info(self, keys: set[str], hits, starts, boundary: bool, theme_ok: bool = True) -> TypeInfo:
+        kept = self._kept_forms.intersection(keys)
+        if not (kept or hits or starts or boundary):
+            return _PLAIN
+        found = set(hits) | set(starts)
+        return TypeInfo(frozenset(kept), tuple(sorted(hits)), tuple(sorted(starts)), boundary,
+                        theme=theme_ok and any(self.entries[e].section in THEMES for e in found),
+                        local=not self._local.isdisjoint(found),
+                        guard=not self.guard_words.isdisjoint(keys))

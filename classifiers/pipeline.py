@@ -28,6 +28,9 @@ def build_nlp(keywords_path: Path | str | None = None, gazetteer_dir: Path | str
         except (ValueError, ImportError) as exc:  # spacy-lookups-data missing
             log.warning("lookup lemmatizer unavailable: %s", exc)
             nlp.remove_pipe("lemmatizer")
-    nlp.add_pipe("listener_theme_matcher").initialize(keywords_path=keywords_path)
-    nlp.add_pipe("listener_place_linker").initialize(gazetteer_dir=gazetteer_dir)
+    themes = nlp.add_pipe("listener_theme_matcher")
+    themes.initialize(keywords_path=keywords_path)
+    places = nlp.add_pipe("listener_place_linker")
+    places.initialize(gazetteer_dir=gazetteer_dir)
+    themes.share_scan(places.trigger_flag)  # one array export per post serves both components
     return nlp

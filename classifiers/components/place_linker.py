@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
+from spacy.attrs import LOWER
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
-from classifiers.data import DOC_PLACES, DOC_REGIONS
+from classifiers.components.anchored import AnchoredPhrases, everyday_words
+from classifiers.components.view import DocView, TokenView
+from classifiers.data import DOC_PLACES, DOC_REGIONS, DOC_SCAN
 from classifiers.gazetteer import Gazetteer, load_gazetteer, short_name, squash
 
 for _name in ("listener_places", "listener_regions"):
@@ -33,7 +35,10 @@ def _variants(name: str) -> set[str]:
 
 
 class PlaceLinker:
-    """Writes ``doc._.listener_places`` [(code, place, start, end)] and ``doc._.listener_regions``."""
+    """Writes ``doc._.listener_places`` [(code, place, start, end)] and ``doc._.listener_regions``.
+
+    The rules run on a TokenView (``link``), so the classifier can also use them without a Doc.
+    """
 
     def __init__(self, nlp: Language, name: str = "listener_place_linker") -> None:
         self.name = name
@@ -42,7 +47,7 @@ class PlaceLinker:
 
     def initialize(self, get_examples=None, *, nlp: Language | None = None,
                    gazetteer_dir: str | Path | None = None) -> None:
-        """Load the gazetteer and build the phrase matcher (one pattern per spelling)."""
+        """Load the gazetteer and index its names (one phrase per spelling)."""
         g = self.gazetteer = load_gazetteer(gazetteer_dir)
         ctx = g.context
         self.preps = {w.lower() for w in ctx["voorzetsels"]}
@@ -53,8 +58,13 @@ class PlaceLinker:
         self.qualifiers = dict(line.split("=", 1) for line in ctx["afkortingen"])
         self.qualifiers_ci = {k.lower().rstrip("."): v for k, v in self.qualifiers.items()}
         make = self.nlp.make_doc
-        m = self.matcher = PhraseMatcher(self.nlp.vocab, attr="LOWER")
-        strings = self.nlp.vocab.strings
+        vocab = self.nlp.vocab
+        strings = vocab.strings
+        common = everyday_words(self.nlp.Defaults.stop_words)
+        # Phrase lookup starts from the tokens a lexeme flag marks (see anchored.py), so a post is only
+        # looked at around them; most posts have none.
+        m = self.matcher = AnchoredPhrases(vocab, "lower", common)
+        strict = self.strict = AnchoredPhrases(vocab, "orth", lambda w: common(w.lower()))
         self.labels: dict[int, tuple[str, str]] = {}
 
         def add(kind: str, key: str, spellings: Iterable[str]) -> None:
@@ -62,7 +72,6 @@ class PlaceLinker:
             self.labels[strings.add(label)] = (kind, key)
             m.add(label, [make(v) for s in spellings for v in _variants(s)])
 
-        strict = self.strict = PhraseMatcher(self.nlp.vocab, attr="ORTH")
         for key, spellings in g.surface.items():
             kind = g.kind(key)
             if kind in _STRICT or kind == "elders":
@@ -84,15 +93,54 @@ class PlaceLinker:
             add("V", prov, [word])
         add("B", "", ctx["blokkeer"])
         add("H", "#", ["#"])
-        self._hyphen_ok = True
-        self._hyphen_flag = self.nlp.vocab.add_flag(lambda text: self._hyphen_key(text) is not None)
+        anchors, strict_anchors = m.finish(), strict.finish()
+        lower = vocab.lex_attr_getters.get(LOWER, str.lower)
+        self.strict_flag = vocab.add_flag(lambda text: text in strict_anchors)
+        self.trigger_flag = vocab.add_flag(
+            lambda text: lower(text) in anchors or text in strict_anchors or self._hyphen_key(text) is not None)
+        hashtag = strings.add("H|#")
+        self._hash_in_name = any(ids != (hashtag,) for _, _, ids in m.index.get(strings.add("#"), ()))
+
+    def triggers(self, tokens: Doc) -> bool:
+        """True when these tokens (a chunk of a post) could give a place or region on their own.
+
+        Like the trigger flag, except that a '#' counts only before a place or region name.
+        """
+        for tok in tokens:
+            if tok.check_flag(self.trigger_flag):
+                if tok.lower_ != "#" or self._hash_in_name:
+                    return True
+                i = tok.i + 1
+                if i < len(tokens) and tokens[i].idx == tok.idx + 1 and squash(tokens[i].text) in self.gazetteer.by_squash:
+                    return True
+        return False
 
     def __call__(self, doc: Doc) -> Doc:
         if self.gazetteer is None:
             self.initialize()
+        data = doc.user_data
+        scan = data.pop(DOC_SCAN, None)  # made by the theme matcher when it runs first
+        if scan is not None and self.trigger_flag in scan[0]:
+            positions, lowers = scan[0][self.trigger_flag], scan[1]
+        else:
+            arr = doc.to_array([self.trigger_flag, LOWER])
+            positions, lowers = arr[:, 0].nonzero()[0].tolist(), arr[:, 1].tolist()
+        data[_PLACES], data[_REGIONS] = self.link(DocView(doc, lowers), positions) if positions else ([], [])
+        return doc
+
+    def link(self, view: TokenView, positions: list[int], strict: list[int] | None = None) -> tuple[list, list]:
+        """(places, regions) of a post: [(code, place, start_char, end_char)], [(region, start, end)].
+
+        ``positions``: the tokens whose type carries ``trigger_flag``, in order; ``strict``: those that
+        carry ``strict_flag`` (names matched case-sensitively), if known.
+        """
         places, regions, provinces, blocks, hashes = [], [], [], [], []
         labels = self.labels
-        for match_id, start, end in self.matcher(doc) + self.strict(doc):
+        strict = positions if strict is None else strict
+        matches = self.matcher.find(view, positions)
+        if strict:
+            matches += self.strict.find(view, strict)
+        for match_id, start, end in matches:
             kind, key = labels[match_id]
             if kind == "H":
                 hashes.append(start)
@@ -100,13 +148,12 @@ class PlaceLinker:
             item = (start, end, key, False)
             (places if kind == "P" else regions if kind == "R" else provinces if kind == "V" else blocks).append(item)
         if hashes:
-            self._hashtags(doc, hashes, places, regions)
-        if self._hyphen_ok:
-            self._hyphenated(doc, places, regions)
+            self._hashtags(view, hashes, places, regions)
+        hyphens = [i for i in positions if self._hyphen_key(view.text(i))]
+        if hyphens:
+            self._hyphenated(view, hyphens, places, regions)
         if not places and not regions:
-            data = doc.user_data
-            data[_REGIONS], data[_PLACES] = [], []
-            return doc
+            return [], []
         if blocks:
             places = [p for p in places if not _inside(p, blocks)]
             regions = [r for r in regions if not _inside(r, blocks)]
@@ -115,20 +162,16 @@ class PlaceLinker:
         if regions:
             regions = [r for r in regions if not any(_strictly_inside(r, p) for p in places)]
             places = [p for p in places if not any(_strictly_inside(p, r) for r in regions)]
-        data = doc.user_data
-        data[_REGIONS] = [(key, doc[s].idx, _end(doc, e)) for s, e, key, _ in regions]
-        data[_PLACES] = self._resolve(doc, places, regions, provinces) if places else []
-        return doc
+        found = self._resolve(view, places, regions, provinces) if places else []
+        return found, [(key, view.idx(s), _end(view, e)) for s, e, key, _ in regions]
 
-    def _hyphenated(self, doc: Doc, places: list, regions: list) -> None:
+    def _hyphenated(self, view: TokenView, positions: list[int], places: list, regions: list) -> None:
         """'Vorden-Hengelo', 'Ljouwert-Noard': a hyphenated word whose capitalised part is a place."""
-        positions = doc.to_array(self._hyphen_flag).nonzero()[0].tolist()
-        if positions:
-            taken = {i for p in places + regions for i in range(p[0], p[1])}
-            for i in positions:
-                key = self._hyphen_key(doc[i].text)
-                if key and i not in taken:
-                    places.append((i, i + 1, key, False))
+        taken = {i for p in places + regions for i in range(p[0], p[1])}
+        for i in positions:
+            key = self._hyphen_key(view.text(i))
+            if key and i not in taken:
+                places.append((i, i + 1, key, False))
 
     def _hyphen_key(self, text: str) -> str | None:
         if "-" not in text or not text[:1].isupper():
@@ -143,51 +186,48 @@ class PlaceLinker:
                 return key
         return None
 
-    def _hashtags(self, doc: Doc, positions: list[int], places: list, regions: list) -> None:
+    def _hashtags(self, view: TokenView, positions: list[int], places: list, regions: list) -> None:
         starts = {p[0] for p in places} | {r[0] for r in regions}
         for i in positions:
-            tok = doc[i]
-            if tok.i + 1 >= len(doc) or tok.i + 1 in starts:
+            if i + 1 >= view.n or i + 1 in starts:
                 continue
-            nxt = doc[tok.i + 1]
-            if nxt.idx != tok.idx + 1:
+            if view.idx(i + 1) != view.idx(i) + 1:
                 continue
-            hit = self.gazetteer.by_squash.get(squash(nxt.text))
+            hit = self.gazetteer.by_squash.get(squash(view.text(i + 1)))
             if hit:
-                (places if hit[0] == "P" else regions).append((tok.i + 1, tok.i + 2, hit[1], True))
+                (places if hit[0] == "P" else regions).append((i + 1, i + 2, hit[1], True))
 
-    def _resolve(self, doc: Doc, places, regions, provinces) -> list[tuple[str, str | None, int, int]]:
+    def _resolve(self, view: TokenView, places, regions, provinces) -> list[tuple[str, str | None, int, int]]:
         g = self.gazetteer
-        post_provinces = {p[2] for p in provinces}
-        for _, _, region, _ in regions:
-            post_provinces.update(g.regions.get(region, ()))
+        names, kinds, words, municipalities = g.names, g.kinds, g.words, g.municipalities
+        direction, preps, nouns, listing = self.direction, self.preps, self.nouns, self.listing
         accepted: dict[int, tuple[str, str | None, int, int]] = {}
         ends: set[int] = set()
         pending = []
         for mention in sorted(places):
             start, end, key, tagged = mention
-            cands = dict(g.names[key])
-            kind = g.kind(key)
-            prev = doc[start - 1].lower_ if start > 0 else ""
+            cands = names[key]
+            kind = kinds.get(key, "normaal")
+            prev = view.lower_text(start - 1) if start > 0 else ""
             tagged = tagged or prev == "#"
-            if prev in self.direction and not tagged:
+            if prev in direction and not tagged:
                 continue
-            qual_code, qual_prov = self._qualifier(doc, end)
+            qual_code, qual_prov = self._qualifier(view, end)
             if qual_code and qual_code in cands:
                 cands = {qual_code: cands[qual_code]}
             elif qual_prov:
-                cands = {c: p for c, p in cands.items() if g.municipalities[c].province == qual_prov} or cands
+                cands = {c: p for c, p in cands.items() if municipalities[c].province == qual_prov} or cands
             qualified = bool(qual_code or qual_prov) and len(cands) == 1
-            text = doc[start:end].text
-            capital = any(c.isupper() for c in text[:3])
-            listed = prev in self.listing and (start - 1) in ends
-            placed = prev in self.preps or prev in self.nouns or listed
-            if kind == "woord" or key in g.words:
+            head = view.text(start) if end - start == 1 else view.span_text(start, min(end, start + 3))
+            capital = any(map(str.isupper, head[:3]))
+            listed = prev in listing and (start - 1) in ends
+            placed = prev in preps or prev in nouns or listed
+            if kind == "woord" or key in words:
                 ok = tagged or qualified or (capital and placed)
             elif kind == "gedeeld" or len(cands) > 1:
                 ok = tagged or qualified or capital or placed
             elif kind == "elders":
-                ok = qualified or (capital and prev in self.nouns)
+                ok = qualified or (capital and prev in nouns)
             elif kind == "provincie":
                 others = {p[2] for p in provinces if not (p[0] == start and p[1] == end)}
                 ok = (capital or tagged or placed) and not others and prev not in ("provincie", "prov.")
@@ -200,39 +240,43 @@ class PlaceLinker:
                 continue
             if len(cands) == 1:
                 code, place = next(iter(cands.items()))
-                accepted[start] = (code, place, doc[start].idx, _end(doc, end))
+                accepted[start] = (code, place, view.idx(start), _end(view, end))
                 ends.add(end)
             else:
                 pending.append((mention, cands, kind))
-        known = {a[0] for a in accepted.values()}
-        known_provinces = post_provinces | {g.municipalities[c].province for c in known}
-        for (start, end, key, _), cands, kind in pending:
-            pick = [c for c in cands if c in known]
-            if len(pick) != 1 and kind != "elders":
-                pick = [c for c in cands if g.municipalities[c].province in known_provinces]
-            if len(pick) != 1 and kind not in ("gedeeld", "elders"):
-                pick = [c for c, p in cands.items() if p is None and short_name(g.municipalities[c].name).lower() == key]
-            if len(pick) == 1:
-                accepted[start] = (pick[0], cands[pick[0]], doc[start].idx, _end(doc, end))
-        return [accepted[k] for k in sorted(accepted)]
+        if pending:
+            known = {a[0] for a in accepted.values()}
+            known_provinces = {p[2] for p in provinces} | {municipalities[c].province for c in known}
+            for _, _, region, _ in regions:
+                known_provinces.update(g.regions.get(region, ()))
+            for (start, end, key, _), cands, kind in pending:
+                pick = [c for c in cands if c in known]
+                if len(pick) != 1 and kind != "elders":
+                    pick = [c for c in cands if municipalities[c].province in known_provinces]
+                if len(pick) != 1 and kind not in ("gedeeld", "elders"):
+                    pick = [c for c, p in cands.items() if p is None and short_name(municipalities[c].name).lower() == key]
+                if len(pick) == 1:
+                    accepted[start] = (pick[0], cands[pick[0]], view.idx(start), _end(view, end))
+        return [accepted[k] for k in sorted(accepted)] if len(accepted) > 1 else list(accepted.values())
 
-    def _qualifier(self, doc: Doc, end: int) -> tuple[str | None, str | None]:
+    def _qualifier(self, view: TokenView, end: int) -> tuple[str | None, str | None]:
         """'(NH)', '(Gld)', '(gem. Rhenen)', '(gemeente Deurne)' right after a name."""
-        if end >= len(doc) or doc[end].text not in ("(", ","):
-            if end < len(doc) and doc[end].text in self.qualifiers:
-                return None, self.qualifiers[doc[end].text]
+        n = view.n
+        after = view.text(end) if end < n else ""
+        if after not in ("(", ","):
+            if after in self.qualifiers:
+                return None, self.qualifiers[after]
             return None, None
         close = end + 1
-        while close < len(doc) and close - end <= 5 and doc[close].text != ")":
+        while close < n and close - end <= 5 and view.text(close) != ")":
             close += 1
-        inner = doc[end + 1: close]
-        if not len(inner):
+        if close == end + 1:  # nothing between the brackets
             return None, None
-        first = inner[0].lower_.rstrip(".")
+        first = view.lower_text(end + 1).rstrip(".")
         if first in ("gem", "gemeente"):
-            m = self.gazetteer.resolve(inner[1:].text) if len(inner) > 1 else None
+            m = self.gazetteer.resolve(view.span_text(end + 2, close)) if close > end + 2 else None
             return (m[0] if m else None), None
-        if doc[end].text == "(":
+        if after == "(":
             return None, self.qualifiers_ci.get(first)
         return None, None
 
@@ -245,17 +289,16 @@ class PlaceLinker:
         for f in self.gazetteer.files if self.gazetteer else []:
             shutil.copyfile(f, path / f.name)
 
-    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "PlaceLinker":
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> PlaceLinker:
         """Load the gazetteer saved by to_disk."""
         self.initialize(gazetteer_dir=path)
         return self
 
 
-def _end(doc: Doc, end: int) -> int:
-    last = doc[end - 1]
-    text = last.text
+def _end(view: TokenView, end: int) -> int:
+    text = view.text(end - 1)
     # a tokenizer exception may glue the full stop to a name ("Best."); evidence stops before it
-    return last.idx + len(text) - (1 if text.endswith(".") and len(text) > 1 and text[-2].isalpha() else 0)
+    return view.idx(end - 1) + len(text) - (1 if text.endswith(".") and len(text) > 1 and text[-2].isalpha() else 0)
 
 
 def _inside(item, spans) -> bool:

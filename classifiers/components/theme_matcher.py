@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import shutil
 from bisect import bisect_left
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
-from typing import Iterable
 
 from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from classifiers.data import DOC_LOCAL, DOC_TOPICS, SIGNALS, THEMES, default_keywords_path, load_keywords
-from classifiers.lexicon import Lexicon
+from classifiers.components.view import DocView, TokenView
+from classifiers.data import (
+    DOC_LOCAL,
+    DOC_SCAN,
+    DOC_TOPICS,
+    SIGNALS,
+    THEMES,
+    default_keywords_path,
+    load_keywords,
+)
+from classifiers.lexicon import Lexicon, TypeInfo, lemma_table
 
 for _name in ("listener_topics", "listener_local"):
     if not Doc.has_extension(_name):
@@ -22,196 +32,186 @@ _NONE: frozenset = frozenset()
 _TOPICS, _LOCAL = DOC_TOPICS, DOC_LOCAL
 MAX_GAP = 4  # words allowed where a phrase says "..."
 NEG_BEFORE, NEG_AFTER = 2, 1  # negation window around a one-word signal
-
-
-def _lemma_table() -> dict | None:
-    try:
-        from spacy.lookups import load_lookups
-
-        return load_lookups("nl", ["lemma_lookup"]).get_table("lemma_lookup")
-    except (ImportError, ValueError, KeyError):  # spacy-lookups-data missing: inflection rules only
-        return None
+# What a matched entry does in _decide, by section.
+_TAG, _CHANGE, _SOLVED, _NEG, _SPOT, _LOCAL_RULE, _OTHER = range(7)
+_RULES = {"verandering": _CHANGE, "opgelost": _SOLVED, "ontkenning": _NEG, "locatie": _SPOT, "lokaal": _LOCAL_RULE}
 
 
 class ThemeMatcher:
-    """Writes (tag, start_char, end_char) tuples to ``doc._.listener_topics`` and ``doc._.listener_local``."""
+    """Writes (tag, start_char, end_char) tuples to ``doc._.listener_topics`` and ``doc._.listener_local``.
+
+    ``listener_local`` (a word from [lokaal] in the post) is only worked out when topics were found.
+    The rules run on a TokenView (``topics``), so the classifier can also use them without a Doc.
+    """
 
     def __init__(self, nlp: Language, name: str = "listener_theme_matcher") -> None:
         self.name = name
         self.vocab = nlp.vocab
         self.keywords_path: Path | None = None
         self.lexicon: Lexicon | None = None
+        self._shared: list[int] = []
+        self._last: tuple[str | None, TypeInfo | None] = (None, None)
 
     def initialize(self, get_examples=None, *, nlp: Language | None = None,
                    keywords_path: str | Path | None = None) -> None:
         """Load the vocabulary (explicit path, else the default resolution of keywords_nl.txt)."""
         self.keywords_path = default_keywords_path(keywords_path)
         data = load_keywords(self.keywords_path)
-        self.lexicon = Lexicon(data, _lemma_table())
+        self.lexicon = Lexicon(data, lemma_table())
         lex = self.lexicon
-        self._section = [e.section for e in lex.entries]
-        self._is_theme = [e.section in THEMES for e in lex.entries]
-        self._is_signal = [e.section in SIGNALS for e in lex.entries]
+        sections = [e.section for e in lex.entries]
+        self._section = sections
+        self._is_theme = [s in THEMES for s in sections]
+        self._rule = [_RULES.get(s, _TAG if s in THEMES or s in SIGNALS else _OTHER) for s in sections]
+        # per phrase: its items, the anchor item, and the items right before/after it (cheap reject)
+        self._phrases = {e: (items, a, items[a - 1] if a > 0 else None,
+                             items[a + 1] if a + 1 < len(items) else None)
+                         for e, items in lex.item_keys.items() for a in (lex.anchor[e],)}
         strings = self.vocab.strings
-        # A lexeme flag marks word types that matter, so the hot loop skips all other tokens.
-        self._flag = self.vocab.add_flag(lambda text: self._interesting(text, strings))
+        # Lexeme flags are computed once per word type, so the per-post work is one array
+        # export and a loop over the few tokens that matter.
+        self.flag = self.vocab.add_flag(lambda text: self._type(text, strings).matters)
+        self.local_flag = self.vocab.add_flag(lambda text: self._type(text, strings).local)
+        self._attrs = [self.flag] + self._shared + [LOWER]
 
-    def _interesting(self, text: str, strings) -> bool:
+    def share_scan(self, flag: int) -> None:
+        """Also export this lexeme flag in the per-Doc scan, for a later component (DOC_SCAN)."""
+        self._shared.append(flag)
+        if self.lexicon is not None:
+            self._attrs = [self.flag] + self._shared + [LOWER]
+
+    def triggers(self, tokens: Doc) -> bool:
+        """True when these tokens (a chunk of a post) hold a word from [lokaal], without which themes
+        count only in a post that names a place."""
+        return any(tok.check_flag(self.local_flag) for tok in tokens)
+
+    def _type(self, text: str, strings) -> TypeInfo:
+        # both flags ask about each new word type in turn: remember the last answer
+        last = self._last
+        if last[0] == text:
+            return last[1]
         low = text.lower()
         info = self.lexicon.info(strings.add(low), low)
-        return bool(info.hits or info.starts or info.boundary)
+        self._last = (text, info)
+        return info
 
     def __call__(self, doc: Doc) -> Doc:
         if self.lexicon is None:
             self.initialize()
-        lex = self.lexicon
-        cache = lex.cache
-        strings = self.vocab.strings
-        arr = doc.to_array([self._flag, LOWER])
-        positions = arr[:, 0].nonzero()[0].tolist()
-        bounds: list[int] = []
-        found: list[int] = []
-        theme = False
-        if positions:
-            lowers = arr[:, 1].tolist()
-            for i in positions:
-                h = lowers[i]
-                info = cache.get(h) or lex.info(h, strings[h])
-                if info.boundary:
-                    bounds.append(i)
-                if info.hits or info.starts:
-                    found.append(i)
-                    theme = theme or info.theme
-        if not theme:  # signals and helpers alone never tag a post
-            data = doc.user_data
-            data[_TOPICS], data[_LOCAL] = [], False
-            return doc
-        sent_of = _Sentences(bounds)
-        infos = _Infos(lowers, lex, strings)
-        raw = []
-        for i in found:
-            info = infos[i]
-            if info.hits:
-                raw.extend((e, i, i + 1) for e in info.hits)
-            if info.starts:
-                nxt = infos[i + 1].keys if i + 1 < infos.n else _NONE
-                prv = infos[i - 1].keys if i > 0 else _NONE
-                for e in info.starts:
-                    items, a = lex.item_keys[e], lex.anchor[e]
-                    # cheap reject on the neighbouring word before the full match
-                    if a + 1 < len(items) and items[a + 1] is not None and nxt.isdisjoint(items[a + 1]):
-                        continue
-                    if a > 0 and items[a - 1] is not None and prv.isdisjoint(items[a - 1]):
-                        continue
-                    span = self._match_phrase(items, a, infos, sent_of, i)
-                    if span:
-                        raw.append((e, span[0], span[1]))
         data = doc.user_data
-        data[_TOPICS], data[_LOCAL] = self._decide(doc, raw, infos, sent_of)
+        arr = doc.to_array(self._attrs)
+        lowers = arr[:, -1].tolist()
+        if self._shared:
+            data[DOC_SCAN] = ({f: arr[:, k].nonzero()[0].tolist() for k, f in enumerate(self._shared, 1)}, lowers)
+        positions = arr[:, 0].nonzero()[0].tolist()
+        if positions:
+            lex = self.lexicon
+            get = lex.cache.get
+            marked = [(i, get(lowers[i]) or lex.info(lowers[i], doc[i].lower_)) for i in positions]
+            topics = self.topics(DocView(doc, lowers), marked)
+        else:
+            topics = None
+        data[_TOPICS], data[_LOCAL] = topics or ([], False)
         return doc
 
-    @staticmethod
-    def _match_phrase(items, anchor: int, infos, sent_of, i: int) -> tuple[int, int] | None:
-        """Match a phrase around token i, which matched item ``anchor``; (start, end) or None."""
-        sent = sent_of[i]
-        n = infos.n
-        pos, gap = i + 1, False
-        for item in items[anchor + 1:]:
-            if item is None:
-                gap = True
-                continue
-            for k in range(pos, min(n, pos + (MAX_GAP + 1 if gap else 1))):
-                if sent_of[k] != sent:
-                    return None
-                if not infos[k].keys.isdisjoint(item):
-                    pos = k + 1
-                    break
-            else:
-                return None
-            gap = False
-        end = pos
-        pos, gap = i - 1, False
-        for item in reversed(items[:anchor]):
-            if item is None:
-                gap = True
-                continue
-            for k in range(pos, max(-1, pos - (MAX_GAP + 1 if gap else 1)), -1):
-                if sent_of[k] != sent:
-                    return None
-                if not infos[k].keys.isdisjoint(item):
-                    pos = k - 1
-                    break
-            else:
-                return None
-            gap = False
-        return pos + 1, end
+    def topics(self, view: TokenView, marked: list[tuple[int, TypeInfo]]) -> tuple[list[tuple[str, int, int]], bool] | None:
+        """(topics, local) of a post, or None when it has no theme at all.
 
-    def _decide(self, doc: Doc, raw, infos, sent_of) -> tuple[list[tuple[str, int, int]], bool]:
+        ``marked``: (position, TypeInfo) of the tokens whose type carries the matcher's lexeme flag, in order.
+        """
+        lex = self.lexicon
+        get = lex.cache.get
+        lowers = view.lowers
+
+        def info_at(k: int) -> TypeInfo:
+            return get(lowers[k]) or lex.info(lowers[k], view.lower_text(k))
+
+        bounds: list[int] = []
+        found: list[tuple[int, TypeInfo]] = []
+        guards: list[tuple[int, frozenset[str]]] = []
+        theme = False
+        for i, info in marked:
+            if info.boundary:
+                bounds.append(i)
+            if info.hits or info.starts:
+                found.append((i, info))
+                theme = theme or info.theme
+            if info.guard:
+                guards.append((i, info.keys))
+        if not theme:  # signals and helpers alone never tag a post
+            return None
+        n = view.n
+        sent_of = partial(bisect_left, bounds)
+        phrases = self._phrases
+        raw = []
+        for i, info in found:
+            for e in info.hits:
+                raw.append((e, i, i + 1))
+            if info.starts:
+                nxt = info_at(i + 1).keys if i + 1 < n else _NONE
+                prv = info_at(i - 1).keys if i > 0 else _NONE
+                for e in info.starts:
+                    items, a, before, after = phrases[e]
+                    # cheap reject on the neighbouring words before the full match
+                    if after is not None and after.isdisjoint(nxt) or before is not None and before.isdisjoint(prv):
+                        continue
+                    span = _match_phrase(items, a, info_at, sent_of, i, n)
+                    if span:
+                        raw.append((e, span[0], span[1]))
+        is_theme = self._is_theme
+        if not any(is_theme[e] for e, _, _ in raw):  # only a theme word gives topics
+            return None
+        return self._decide(view, raw, _Window(bounds, guards, sent_of, n), sent_of)
+
+    def _decide(self, view: TokenView, raw, window: _Window, sent_of) -> tuple[list[tuple[str, int, int]], bool]:
         entries = self.lexicon.entries
-        section = self._section
+        rule = self._rule
         change, solved, negs, spots, local = set(), set(), set(), set(), False
-        for e, i, j in raw:
-            s = section[e]
-            if s == "verandering" and not self._guarded(entries[e], infos, sent_of, i):
-                change.add(sent_of[i])
-            elif s == "opgelost":
-                solved.add(sent_of[i])
-            elif s == "ontkenning":
+        tags = []
+        for item in raw:
+            e, i, j = item
+            r = rule[e]
+            if r == _TAG:
+                tags.append(item)
+            elif r == _CHANGE:
+                if not (entries[e].unless and window.guarded(entries[e].unless, i)):
+                    change.add(sent_of(i))
+            elif r == _SOLVED:
+                solved.add(sent_of(i))
+            elif r == _NEG:
                 negs.add(i)
-            elif s == "locatie":
+            elif r == _SPOT:
                 spots.add(j)
-            elif s == "lokaal":
+            elif r == _LOCAL_RULE:
                 local = True
-        kept: list[tuple[str, int, int, bool]] = []
-        for e, i, j in raw:
-            s = section[e]
-            if not (self._is_theme[e] or self._is_signal[e]):
-                continue
+        section, is_theme = self._section, self._is_theme
+        kept: list[tuple[str, int, int]] = []
+        any_theme = False
+        for e, i, j in tags:
             entry = entries[e]
-            if entry.unless and self._guarded(entry, infos, sent_of, i):
+            if entry.unless and window.guarded(entry.unless, i):
                 continue
-            if entry.weak and (sent_of[i] not in change or (spots and not spots.isdisjoint(range(i - 2, i + 1)))):
+            if entry.weak and (sent_of(i) not in change or (spots and not spots.isdisjoint(range(i - 2, i + 1)))):
                 continue
-            if self._is_signal[e]:
-                if s == "probleem" and sent_of[i] in solved:
+            s = section[e]
+            if not is_theme[e]:  # a signal
+                if s == "probleem" and solved and sent_of(i) in solved:
                     continue
-                if negs and self._negated(i, j, negs, sent_of):
+                if negs and _negated(i, j, negs, sent_of):
                     continue
-            kept.append((s, i, j, self._is_theme[e]))
-        if not any(t for *_, t in kept):
+            else:
+                any_theme = True
+            kept.append((s, i, j))
+        if not any_theme:
             return [], local
         out = []
         seen = set()
-        for s, i, j, _ in kept:
-            start = doc[i].idx
-            end = doc[j - 1].idx + len(doc[j - 1].text)
-            if (s, start, end) not in seen:
-                seen.add((s, start, end))
-                out.append((s, start, end))
+        for s, i, j in kept:
+            key = (s, view.idx(i), view.end(j - 1))
+            if key not in seen:
+                seen.add(key)
+                out.append(key)
         return _drop_nested(out), local
-
-    @staticmethod
-    def _guarded(entry, infos, sent_of, i: int) -> bool:
-        """True when a `niet=` word stands in the sentence of token i or the one before or after."""
-        if not entry.unless:
-            return False
-        s = sent_of[i]
-        memo = infos.window_keys
-        keys = memo.get(s)
-        if keys is None:
-            bounds = sent_of.bounds
-            start = bounds[s - 2] + 1 if s > 1 else 0
-            stop = bounds[s + 1] + 1 if s + 1 < len(bounds) else infos.n
-            keys = memo[s] = frozenset().union(*(infos[k].keys for k in range(start, stop)))
-        return not keys.isdisjoint(entry.unless)
-
-    @staticmethod
-    def _negated(i: int, j: int, negs: set[int], sent_of) -> bool:
-        # one-word signals look both ways ("sluit niet"); phrases only before ("niet langer leeg staat")
-        for k in range(i - NEG_BEFORE, j + NEG_AFTER if j - i == 1 else i):
-            if k in negs and k not in range(i, j) and sent_of[k] == sent_of[i]:
-                return True
-        return False
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
         """Save the keyword file next to the pipeline."""
@@ -220,46 +220,85 @@ class ThemeMatcher:
         if self.keywords_path:
             shutil.copyfile(self.keywords_path, path / "keywords_nl.txt")
 
-    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "ThemeMatcher":
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> ThemeMatcher:
         """Load the keyword file saved by to_disk."""
         self.initialize(keywords_path=Path(path) / "keywords_nl.txt")
         return self
 
 
-class _Sentences:
-    """Sentence number of a token, from the positions of sentence-final tokens."""
+def _match_phrase(items, anchor: int, info_at, sent_of, i: int, n: int) -> tuple[int, int] | None:
+    """Match a phrase around token i, which matched item ``anchor``; (start, end) or None."""
+    sent = sent_of(i)
+    pos, gap = i + 1, False
+    for item in items[anchor + 1:]:
+        if item is None:
+            gap = True
+            continue
+        for k in range(pos, min(n, pos + (MAX_GAP + 1 if gap else 1))):
+            if sent_of(k) != sent:
+                return None
+            if not info_at(k).keys.isdisjoint(item):
+                pos = k + 1
+                break
+        else:
+            return None
+        gap = False
+    end = pos
+    pos, gap = i - 1, False
+    for item in reversed(items[:anchor]):
+        if item is None:
+            gap = True
+            continue
+        for k in range(pos, max(-1, pos - (MAX_GAP + 1 if gap else 1)), -1):
+            if sent_of(k) != sent:
+                return None
+            if not info_at(k).keys.isdisjoint(item):
+                pos = k - 1
+                break
+        else:
+            return None
+        gap = False
+    return pos + 1, end
 
-    __slots__ = ("bounds",)
 
-    def __init__(self, bounds: list[int]) -> None:
-        self.bounds = bounds
+def _negated(i: int, j: int, negs: set[int], sent_of) -> bool:
+    # one-word signals look both ways ("sluit niet"); phrases only before ("niet langer leeg staat")
+    for k in range(i - NEG_BEFORE, j + NEG_AFTER if j - i == 1 else i):
+        if k in negs and not i <= k < j and sent_of(k) == sent_of(i):
+            return True
+    return False
 
-    def __getitem__(self, i: int) -> int:
-        return bisect_left(self.bounds, i)
 
+class _Window:
+    """`niet=` test: does one of these words stand in the sentence of token i or the one before/after?"""
 
-class _Infos:
-    """TypeInfo of a token position, looked up on demand."""
+    __slots__ = ("bounds", "guards", "n", "sent_of")
 
-    __slots__ = ("lowers", "lex", "strings", "n", "window_keys")
+    def __init__(self, bounds: list[int], guards: list[tuple[int, frozenset[str]]], sent_of, n: int) -> None:
+        # guards: the only tokens whose forms include some `niet=` word (a lexeme flag finds them)
+        self.bounds, self.guards, self.sent_of, self.n = bounds, guards, sent_of, n
 
-    def __init__(self, lowers: list[int], lex: Lexicon, strings) -> None:
-        self.lowers, self.lex, self.strings, self.n = lowers, lex, strings, len(lowers)
-        self.window_keys: dict[int, frozenset[str]] = {}
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int):
-        h = self.lowers[i]
-        return self.lex.cache.get(h) or self.lex.info(h, self.strings[h])  # noqa: E501
+    def guarded(self, unless: tuple[str, ...], i: int) -> bool:
+        """True when a word of ``unless`` stands within a sentence of token i."""
+        if not self.guards:
+            return False
+        s = self.sent_of(i)
+        bounds = self.bounds
+        start = bounds[s - 2] + 1 if s > 1 else 0
+        stop = bounds[s + 1] + 1 if s + 1 < len(bounds) else self.n
+        return any(start <= k < stop and not keys.isdisjoint(unless) for k, keys in self.guards)
 
 
 def _drop_nested(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """Drop evidence that lies inside a longer piece of evidence for the same tag."""
+    if len(spans) < 2:
+        return spans
     out = []
     for s, a, b in spans:
-        if not any(t == s and x <= a and b <= y and (x, y) != (a, b) for t, x, y in spans):
+        for t, x, y in spans:
+            if t == s and x <= a and b <= y and (x, y) != (a, b):
+                break
+        else:
             out.append((s, a, b))
     return out
 

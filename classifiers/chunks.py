@@ -1,0 +1,245 @@
+"""A cache of tokenized chunks: skip posts that cannot get a tag, read the others without a Doc.
+
+spaCy's tokenizer cuts a text at whitespace and tokenizes each chunk on its own (its own cache relies
+on that); a Doc is the chunks' tokens one after the other. So the classifier tokenizes each distinct
+chunk once, keeps what the components need of its tokens (``Chunk``), and puts a post together from
+its chunks (``PostView``, a TokenView like the Doc's). Building the Doc, exporting its arrays and
+running the component calls cost more than all the rules together, and most posts are decided here.
+
+* A post gets a tag only through a place or region, or through themes in a post with a word from
+  [lokaal]: both need a *trigger* token, which the components recognise in a chunk (``triggers``).
+  A post without one is not tagged (no Doc, no rules).
+* Posts whose chunks are separated by single spaces get a PostView; others (newlines, tabs, double
+  spaces give whitespace tokens) go through the spaCy pipeline.
+
+The one thing that crosses chunks is spaCy's special-case matcher, which runs over the whole Doc: a
+match across a space never has a rule, but it can keep a special case inside a chunk from applying.
+Special-case strings whose tokens are triggers are found once (``risky``: a chunk holding one counts
+as a trigger), and a post with a chunk boundary where such a match could start (its two edge tokens
+follow each other in some rule, ``pairs``) goes through spaCy as well.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from itertools import accumulate, chain, compress, islice
+from operator import attrgetter
+from typing import TYPE_CHECKING
+
+from spacy.attrs import ORTH
+from spacy.tokenizer import Tokenizer
+from spacy.tokens import Doc
+
+if TYPE_CHECKING:
+    from classifiers.lexicon import TypeInfo
+
+CHUNKS_MAX = 50_000  # distinct chunks kept; the oldest quarter is dropped beyond (memory stays flat)
+EDGE_END, EDGE_START = 1, 2  # the chunk's last (first) token may begin (continue) a special-case match
+
+
+class Chunk:
+    """The tokens of one chunk, as far as the classifier needs them (offsets within the chunk)."""
+
+    __slots__ = (
+        "edge",
+        "lower_texts",
+        "lowers",
+        "marked",
+        "ntok",
+        "offs",
+        "orths",
+        "place",
+        "strict",
+        "texts",
+        "theme",
+        "trigger",
+    )
+
+    def __init__(self, doc: Doc, cache: ChunkCache, trigger: bool, edge: int) -> None:
+        lowers, lower_texts, texts, orths, offs, theme, place, strict = [], [], [], [], [], [], [], []
+        theme_flag, place_flag, strict_flag, type_info = cache.theme_flag, cache.place_flag, cache.strict_flag, \
+            cache.type_info
+        for i, t in enumerate(doc):
+            lowers.append(t.lower)
+            lower_texts.append(t.lower_)
+            texts.append(t.text)
+            orths.append(t.orth)
+            offs.append(t.idx)
+            # (position in the chunk, TypeInfo) of the tokens the theme matcher visits; positions of
+            # the tokens the place linker looks up (and of those with a case-sensitive name)
+            if t.check_flag(theme_flag):
+                theme.append((i, type_info(t.lower, t.lower_)))
+            if t.check_flag(place_flag):
+                place.append(i)
+                if t.check_flag(strict_flag):
+                    strict.append(i)
+        self.ntok = len(texts)
+        self.lowers, self.lower_texts, self.texts, self.orths, self.offs = (
+            tuple(lowers), tuple(lower_texts), tuple(texts), tuple(orths), tuple(offs))
+        self.theme, self.place, self.strict = tuple(theme), tuple(place), tuple(strict)
+        self.marked = bool(theme or place)
+        self.trigger = trigger
+        self.edge = edge
+
+
+_TRIGGER, _NTOK, _LOWERS, _EDGE = attrgetter("trigger"), attrgetter("ntok"), attrgetter("lowers"), attrgetter("edge")
+_MARKED = attrgetter("marked")
+
+
+class ChunkCache:
+    """Chunk records for posts, bounded (the oldest are dropped first).
+
+    ``tests`` say whether a tokenized chunk holds a trigger; ``flags`` are the lexeme flags of the
+    theme matcher's tokens, the place linker's and its case-sensitive names'; every trigger token
+    carries one of ``trigger_flags``; ``type_info(lower, lower_text)`` is the theme matcher's TypeInfo.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, tests: Iterable[Callable[[Doc], bool]], flags: tuple[int, int, int],
+                 trigger_flags: Iterable[int], type_info: Callable[[int, str], TypeInfo]) -> None:
+        self.tokenizer = tokenizer
+        self.tests = tuple(tests)
+        self.theme_flag, self.place_flag, self.strict_flag = flags
+        self.type_info = type_info
+        self.cache: dict[str, Chunk] = {}
+        self.boring: set[str] = set()  # chunks without a trigger: most posts are skipped on this set alone
+        self.risky, self.edge_end, self.edge_start, self.pairs = self._special_cases(tuple(trigger_flags))
+
+    def records(self, chunks: list[str]) -> list[Chunk] | None:
+        """The record of every chunk (tokenizing the ones not seen yet); None when none has a trigger,
+        i.e. when the post cannot get a tag."""
+        if self.boring.issuperset(chunks):
+            return None
+        recs = list(map(self.cache.get, chunks))
+        if None in recs:
+            recs = [r or self.cache.get(c) or self._make(c) for r, c in zip(recs, chunks)]
+            if not any(map(_TRIGGER, recs)):
+                return None
+        return recs
+
+    def view(self, text: str, chunks: list[str], recs: list[Chunk]) -> PostView | None:
+        """The post as a TokenView, or None when only a Doc gives its tokens for sure."""
+        if " ".join(chunks) != text:
+            return None  # other whitespace than single spaces: the Doc has whitespace tokens
+        edges = list(map(_EDGE, recs))
+        if any(edges):
+            for k in range(len(recs) - 1):
+                if edges[k] & EDGE_END and edges[k + 1] & EDGE_START and \
+                        (recs[k].texts[-1], recs[k + 1].texts[0]) in self.pairs:
+                    return None
+        return PostView(text, chunks, recs)
+
+    def _make(self, chunk: str) -> Chunk:
+        cache = self.cache
+        if len(cache) >= CHUNKS_MAX:
+            for key in list(islice(cache, len(cache) - CHUNKS_MAX * 3 // 4)):
+                del cache[key]
+                self.boring.discard(key)
+        doc = self.tokenizer(chunk)
+        trigger = any(r in chunk for r in self.risky) or any(test(doc) for test in self.tests)
+        edge = (EDGE_END if doc[-1].text in self.edge_end else 0) | (EDGE_START if doc[0].text in self.edge_start else 0)
+        rec = cache[chunk] = Chunk(doc, self, trigger, edge)
+        if not trigger:
+            self.boring.add(chunk)
+        return rec
+
+    def _special_cases(self, flags: tuple[int, ...]) -> tuple[tuple[str, ...], frozenset, frozenset, frozenset]:
+        """Special-case strings with trigger tokens; what may end/start a match across chunks.
+
+        The special-case matcher matches the affix tokens of a rule (``pieces``) and puts the rule's own
+        tokens in their place, so a chunk's edge token stands for either. A match across a chunk
+        boundary needs the two edge tokens to follow each other in some rule's pieces (``pairs``).
+        """
+        tok = self.tokenizer
+        vocab = tok.vocab
+        plain = Tokenizer(vocab, rules={}, prefix_search=tok.prefix_search, suffix_search=tok.suffix_search,
+                          infix_finditer=tok.infix_finditer, token_match=tok.token_match, url_match=tok.url_match)
+        risky, rules = [], []
+        for string, substrings in tok.rules.items():
+            pieces = [t.text for t in plain(string)]
+            own = [d[ORTH] for d in substrings]
+            if any(vocab[w].check_flag(f) for w in pieces + own for f in flags):
+                risky.append(string)
+            if own:
+                rules.append((pieces, own))
+        pairs = {(a, b) for pieces, _ in rules for a, b in zip(pieces, pieces[1:])}
+        # an edge token may be a rule's own last (first) token standing for its last (first) piece
+        after: dict[str, set[str]] = {}
+        for a, b in pairs:
+            after.setdefault(a, set()).add(b)
+        for pieces, own in rules:
+            for b in after.get(pieces[-1], ()):
+                pairs.add((own[-1], b))
+        before: dict[str, set[str]] = {}
+        for a, b in pairs:
+            before.setdefault(b, set()).add(a)
+        for pieces, own in rules:
+            for a in before.get(pieces[0], ()):
+                pairs.add((a, own[0]))
+        ends = {a for a, _ in pairs}
+        starts = {b for _, b in pairs}
+        return tuple(risky), frozenset(ends), frozenset(starts), frozenset(pairs)
+
+
+class PostView:
+    """TokenView of a post put together from its chunk records (single spaces between chunks)."""
+
+    __slots__ = ("_cstarts", "chunks", "lowers", "n", "post", "recs", "starts")
+
+    def __init__(self, post: str, chunks: list[str], recs: list[Chunk]) -> None:
+        self.post, self.chunks, self.recs = post, chunks, recs
+        self.starts = list(accumulate(map(_NTOK, recs), initial=0))  # first token of each chunk
+        self.n = self.starts[-1]
+        self.lowers = list(chain.from_iterable(map(_LOWERS, recs)))
+        self._cstarts: dict[int, int] | None = None
+
+    def marked(self) -> tuple[list[tuple[int, TypeInfo]], list[int], list[int]]:
+        """For ThemeMatcher.topics: (position, TypeInfo) of its tokens; for PlaceLinker.link: the
+        positions of its tokens and of the case-sensitive names among them."""
+        theme: list[tuple[int, TypeInfo]] = []
+        place: list[int] = []
+        strict: list[int] = []
+        starts, recs = self.starts, self.recs
+        for k in compress(range(len(recs)), map(_MARKED, recs)):
+            rec, first = recs[k], starts[k]
+            for r, info in rec.theme:
+                theme.append((first + r, info))
+            if rec.place:
+                place.extend([first + r for r in rec.place])
+                strict.extend([first + r for r in rec.strict])
+        return theme, place, strict
+
+    def orth(self, i: int) -> int:
+        k = bisect_right(self.starts, i) - 1
+        return self.recs[k].orths[i - self.starts[k]]
+
+    def text(self, i: int) -> str:
+        k = bisect_right(self.starts, i) - 1
+        return self.recs[k].texts[i - self.starts[k]]
+
+    def lower_text(self, i: int) -> str:
+        k = bisect_right(self.starts, i) - 1
+        return self.recs[k].lower_texts[i - self.starts[k]]
+
+    def idx(self, i: int) -> int:
+        k = bisect_right(self.starts, i) - 1
+        return self._char(k) + self.recs[k].offs[i - self.starts[k]]
+
+    def end(self, i: int) -> int:
+        k = bisect_right(self.starts, i) - 1
+        r = i - self.starts[k]
+        rec = self.recs[k]
+        return self._char(k) + rec.offs[r] + len(rec.texts[r])
+
+    def span_text(self, start: int, end: int) -> str:
+        return self.post[self.idx(start):self.end(end - 1)] if end > start else ""
+
+    def _char(self, k: int) -> int:
+        # offset of chunk k: the chunks before it and one space after each (only a few are asked for)
+        known = self._cstarts
+        if known is None:
+            known = self._cstarts = {}
+        got = known.get(k)
+        if got is None:
+            got = known[k] = sum(map(len, self.chunks[:k])) + k
+        return got
