@@ -66,7 +66,9 @@ class Settings(BaseModel):
 
     contact: str | None = None  # put in the User-Agent so feed owners can reach us
     retention_days: int = Field(default=90, ge=1)
-    concurrency: int = Field(default=8, ge=1, le=64)
+    # Sources collected at the same time. Feeds mostly wait on the network: 500 feeds that each
+    # answer in 200 ms spend 12.5 s waiting at 8, 3.1 s at 32.
+    concurrency: int = Field(default=32, ge=1, le=64)
     timeout_s: float = Field(default=20.0, gt=0, le=300)
     max_body_mb: float = Field(default=10.0, gt=0, le=500)
     max_items_per_run: int = Field(default=1000, ge=1)

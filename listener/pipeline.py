@@ -1,9 +1,11 @@
 """The run loop: collect → clean → classify → store, per source, isolated and incremental.
 
 Collectors run in a bounded thread pool and only yield items; this module owns everything
-else. Posts are stored in batches; a ``Checkpoint`` from a collector first commits the posts
-before it and only then moves the cursor, so a crash between fetch and commit never skips a
-post, and the unique key (source, external id) means a repeat never duplicates one.
+else. Posts are stored in batches; a ``Checkpoint`` from a collector is stored in the same
+transaction as the posts before it, never earlier, so a crash between fetch and commit never
+skips a post, and the unique key (source, external id) means a repeat never duplicates one.
+What is ready when the store thread comes round (batches, checkpoints and ended runs of several
+sources) is committed together; ``listener.runlog`` writes the runs and leases side of it.
 """
 
 from __future__ import annotations
@@ -17,75 +19,26 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from listener import runlog
 from listener.collectors.base import CollectContext, collector_for
 from listener.config import Config, SourceBase
-from listener.errors import (
-    EXIT_OK,
-    EXIT_SOURCES_FAILED,
-    RateLimited,
-    SourceError,
-    SourceSkipped,
-)
-from listener.language import detect, keep
+from listener.ingest import IngestCounts, Screened, prepare, screen, screen_args, to_rows  # noqa: F401 - API
 from listener.models import Checkpoint, Post, Warning_
-from listener.privacy import mask_text, mask_url_credentials, pseudonymous_id
-from listener.store import queries
-from listener.store import leases
+from listener.runlog import DEAD_AFTER_FAILURES, RunSummary, SourceResult  # noqa: F401 - this module's API
+from listener.store import leases, queries
 from listener.store.db import session_scope
-from listener.store.models import Run, utcnow
-from listener.tagging import Tagger, tag_rows
-from listener.text import clean_text, content_hash
+from listener.store.models import utcnow
+from listener.tagging import Tagger
 
 log = logging.getLogger(__name__)
 
-# A source whose feed answered 404/403 this many runs in a row is marked dead.
-DEAD_AFTER_FAILURES = 3
-
-
-@dataclass
-class SourceResult:
-    """What one source did in one run (also stored as a ``runs`` row)."""
-
-    source_id: str
-    kind: str
-    # ok | not_modified | failed | skipped | deferred | locked (another run has it) | interrupted
-    status: str = "ok"
-    fetched: int = 0
-    new: int = 0
-    duplicate: int = 0
-    skipped: int = 0  # other language
-    irrelevant: int = 0  # no theme: dropped (purpose limitation)
-    warnings: int = 0
-    duration_s: float = 0.0
-    error: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "failed"
-
-
-@dataclass
-class RunSummary:
-    results: list[SourceResult] = field(default_factory=list)
-    not_due: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_SOURCES_FAILED if any(r.failed for r in self.results) else EXIT_OK
-
-
-@dataclass
-class IngestCounts:
-    fetched: int = 0
-    new: int = 0
-    duplicate: int = 0
-    skipped: int = 0
-    irrelevant: int = 0
+# At most this many batches (posts, a checkpoint, the end of a run) per store transaction.
+MAX_GROUP = 1000
 
 
 def run_owner() -> str:
@@ -93,61 +46,29 @@ def run_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def prepare(posts: Sequence[Post], source: SourceBase, tagger: Tagger | None,
-            counts: IngestCounts) -> list[queries.NewPost]:
-    """Clean, filter by language, mask, hash and classify posts; drop irrelevant ones."""
-    public = frozenset(a.lower().lstrip("@") for a in source.public_accounts)
-    kept: list[tuple[Post, str, str | None]] = []
-    for p in posts:
-        counts.fetched += 1
-        text = clean_text(p.text)
-        if not text:
-            counts.skipped += 1
-            continue
-        lang = p.language or detect(text)
-        if lang:
-            lang = lang.lower()[:8]
-        if not keep(lang, source.languages):
-            counts.skipped += 1
-            continue
-        kept.append((p, mask_text(text, public), lang))
-    classifications: list[Any] = [None] * len(kept)
-    version = None
-    if tagger is not None and kept:
-        version = tagger.version
-        classifications = list(tagger.classify_many([t for _, t, _ in kept]))
-    out: list[queries.NewPost] = []
-    for (p, text, lang), c in zip(kept, classifications):
-        if c is not None and not c.themes and not source.keep_irrelevant:
-            counts.irrelevant += 1
-            continue
-        out.append(queries.NewPost(
-            source_id=p.source_id, platform=p.platform, external_id=pseudonymous_id(p.platform, p.external_id),
-            text=text, url=_strip_userinfo(p.url), language=lang, created_at=p.created_at, author_key=p.author_key,
-            content_hash=content_hash(text), raw=dict(p.raw) if p.raw else None,
-            tags=tag_rows(c, version) if c is not None else (), classifier_version=version,
-        ))
-    return out
-
-
-def _strip_userinfo(url: str | None) -> str | None:
-    # a link is kept for human oversight, but never with a user:password in it
-    return mask_url_credentials(url).replace("://***@", "://") if url else url
-
-
-def ingest(session: Session, posts: Sequence[Post], source: SourceBase, tagger: Tagger | None,
-           counts: IngestCounts | None = None) -> IngestCounts:
-    """Clean → classify → store one batch of posts in ``session`` (the caller commits)."""
-    counts = counts or IngestCounts()
-    rows = prepare(posts, source, tagger, counts)
-    new, dup = queries.store_posts(session, rows)
-    counts.new += new
-    counts.duplicate += dup
-    return counts
-
-
 _DONE = object()
 _STOPPED = object()  # the collector was stopped (shutdown, lease lost) before it finished
+
+
+@dataclass
+class _Live:
+    """A source being collected: its result so far."""
+
+    source: SourceBase
+    result: SourceResult
+    run_id: int
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Batch:
+    """What a collector thread hands over: a full batch of posts, the posts up to a checkpoint,
+    or the rest at the end of the source's run (``end``: _DONE, _STOPPED or the exception)."""
+
+    posts: list[Post]
+    screened: list[Screened]
+    checkpoint: Checkpoint | None = None
+    end: object = None
 
 
 def _retry_first_sync(fn: Callable[[], Any], attempts: int = 3) -> Any:
@@ -190,7 +111,9 @@ class Pipeline:
         self.lease_ttl = lease_ttl
         self.clock = clock or utcnow  # injected by tests to move time (lease expiry, due-ness)
         self._keeper: leases.LeaseKeeper | None = None
+        self._unreleased: set[str] = set()  # leases not given back yet (each run's end gives its own)
         self._collectors: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     # -- selection -------------------------------------------------------------------------
 
@@ -206,10 +129,13 @@ class Pipeline:
         chosen, not_due = [], []
         with session_scope(self.factory) as s:
             queries.sync_sources(s, self.config.sources)
-            for src in self.config.sources:
-                if not src.enabled:
+            enabled = [src for src in self.config.sources if src.enabled]
+            states = runlog.read_states(s, [src.id for src in enabled])
+            for src in enabled:
+                state = states.get(src.id)
+                if state is None:  # never run: due
+                    chosen.append(src)
                     continue
-                state = queries.get_state(s, src.id)
                 if state.dead:
                     log.warning("source '%s' is marked dead (%s); skipped. Fix its URL or run it with --source",
                                 src.id, state.last_error)
@@ -242,119 +168,142 @@ class Pipeline:
         if not sources:
             return summary
         keeper = self._keeper = leases.LeaseKeeper(self.factory, self.owner, self.lease_ttl, self.clock)
+        self._unreleased = set()
         try:
-            taken = self._take(sources, keeper, summary, now, if_due or (only_due and not source_ids), on_result)
-            if taken:
+            opened = self._open(sources, keeper, summary, now, if_due or (only_due and not source_ids), on_result)
+            if opened:
                 keeper.start()
-                self._collect(taken, summary, on_result)
+                self._collect(opened, summary, on_result)
         finally:
             keeper.stop()
-            keeper.release_all()
+            keeper.release_all(sorted(self._unreleased))  # only after a failure: runs give theirs back
             self._keeper = None
         return summary
 
-    def _take(self, sources: list[SourceBase], keeper: leases.LeaseKeeper, summary: RunSummary, now: datetime,
-              check_due: bool, on_result: Callable[[SourceResult], None] | None) -> list[tuple[SourceBase, Any, int]]:
-        """Lease each source and open its run; (source, cursor, run id) for those we may collect."""
-        taken = []
-        for src in sources:
-            if self.stop.is_set():
-                break
-            lease = leases.acquire(self.factory, src.id, self.owner, self.lease_ttl, now)
-            if not lease.acquired:
-                holder = lease.owner or "another run"
-                res = SourceResult(src.id, src.kind, status="locked", error=f"being collected by {holder}")
-                log.info("source '%s': locked, being collected by %s", src.id, holder, extra={"source_id": src.id})
-                summary.results.append(res)
-                if on_result:
-                    on_result(res)
-                continue
-            keeper.add(src.id)
-            with session_scope(self.factory) as s:
-                if lease.previous_owner:
-                    n = leases.close_abandoned_runs(s, src.id, lease.previous_owner, utcnow())
-                    log.warning("source '%s': lease of %s had expired; taken over (%d unfinished runs closed)",
-                                src.id, lease.previous_owner, n, extra={"source_id": src.id})
-                state = queries.get_state(s, src.id)
-                # Re-checked under the lease: another run may have collected it since we selected it.
-                if check_due and (state.dead or not src.parsed_schedule.is_due(state.last_attempt_at, now)):
-                    go = False
-                else:
-                    go = True
-                    state.last_attempt_at = now
-                    cursor = queries.cursor_of(state)
-                    run_id = queries.start_run(s, src.id, self.owner).id
-            if go:
-                taken.append((src, cursor, run_id))
-            else:
-                keeper.release_all([src.id])
-                summary.not_due.append(src.id)
-        return taken
+    def _open(self, sources: list[SourceBase], keeper: leases.LeaseKeeper, summary: RunSummary, now: datetime,
+              check_due: bool, on_result: Callable[[SourceResult], None] | None) -> list[runlog.OpenRun]:
+        """Lease the sources and open their runs; those we may collect now."""
+        if self.stop.is_set():
+            return []
+        opening = runlog.open_runs(self.factory, sources, self.owner, self.lease_ttl, now, check_due)
+        for run in opening.opened:
+            keeper.add(run.source.id)
+            self._unreleased.add(run.source.id)
+        for src, lease in opening.locked:
+            holder = lease.owner or "another run"
+            res = SourceResult(src.id, src.kind, status="locked", error=f"being collected by {holder}")
+            log.info("source '%s': locked, being collected by %s", src.id, holder, extra={"source_id": src.id})
+            summary.results.append(res)
+            if on_result:
+                on_result(res)
+        summary.not_due += opening.not_due
+        return opening.opened
 
-    def _collect(self, taken: list[tuple[SourceBase, Any, int]], summary: RunSummary,
+    def _collect(self, opened: list[runlog.OpenRun], summary: RunSummary,
                  on_result: Callable[[SourceResult], None] | None) -> None:
-        sources = [src for src, _, _ in taken]
-        states = {src.id: cursor for src, cursor, _ in taken}
-        runs = {src.id: run_id for src, _, run_id in taken}
-        events: queue.Queue = queue.Queue(maxsize=4 * self.config.settings.batch_size)
-        results = {src.id: SourceResult(src.id, src.kind) for src in sources}
-        started = {src.id: time.monotonic() for src in sources}
-        buffers: dict[str, list[Post]] = {src.id: [] for src in sources}
-        by_id = {src.id: src for src in sources}
-        pending = set(by_id)
-        workers = min(self.config.settings.concurrency, len(sources))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
-            futures = [pool.submit(self._produce, src, states[src.id], events) for src in sources]
-            try:
-                self._consume(events, pending, by_id, results, buffers, started, runs, summary, on_result)
-            except BaseException:
-                # Unblock the collectors (they may wait on a full queue) so the pool can close.
-                self.stop.set()
-                while not all(f.done() for f in futures):
-                    try:
-                        events.get(timeout=0.1)
-                    except queue.Empty:
-                        pass
-                raise
-        self._close_collectors()
+        workers = min(self.config.settings.concurrency, len(opened))
+        # Batches, not posts: each holds up to batch_size posts, so a few per thread is plenty.
+        events: queue.Queue = queue.Queue(maxsize=2 * workers)
+        live = {run.source.id: _Live(run.source, SourceResult(run.source.id, run.source.kind), run.run_id)
+                for run in opened}
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
+                futures = [pool.submit(self._produce, run.source, run.cursor, events) for run in opened]
+                try:
+                    self._consume(events, live, summary, on_result)
+                except BaseException:
+                    # Unblock the collectors (they may wait on a full queue) so the pool can close.
+                    self.stop.set()
+                    while not all(f.done() for f in futures):
+                        try:
+                            events.get(timeout=0.1)
+                        except queue.Empty:
+                            pass
+                    raise
+        finally:
+            self._close_collectors()
 
-    def _consume(self, events: queue.Queue, pending: set[str], by_id: dict[str, SourceBase],
-                 results: dict[str, SourceResult], buffers: dict[str, list[Post]], started: dict[str, float],
-                 runs: dict[str, int], summary: RunSummary, on_result: Callable[[SourceResult], None] | None) -> None:
-        while pending:
-            sid, item = events.get()
-            src, res = by_id[sid], results[sid]
-            if isinstance(item, Post):
-                buffers[sid].append(item)
-                if len(buffers[sid]) >= self.config.settings.batch_size:
-                    self._flush(src, buffers, res)
-            elif isinstance(item, Checkpoint):
-                self._flush(src, buffers, res, checkpoint=item)
-                if item.not_modified:
-                    res.status = "not_modified"
-            elif isinstance(item, Warning_):
-                res.warnings += 1
-                log.warning("source '%s': %s", sid, item.message)
-            elif item is _DONE or item is _STOPPED or isinstance(item, BaseException):
-                self._flush(src, buffers, res)
-                if isinstance(item, BaseException):
-                    self._fail(res, item)
-                elif item is _STOPPED:
-                    lost = self._keeper is not None and sid in self._keeper.lost
-                    res.status = "interrupted"
-                    res.error = ("lease lost to another run" if lost
-                                 else "stopped before the source was finished (shutdown)")
-                res.duration_s = time.monotonic() - started[sid]
-                self._finish(src, res, runs[sid], item if isinstance(item, BaseException) else None)
-                pending.discard(sid)
-                summary.results.append(res)
-                if on_result:
-                    on_result(res)
+    def _consume(self, events: queue.Queue, live: dict[str, _Live], summary: RunSummary,
+                 on_result: Callable[[SourceResult], None] | None) -> None:
+        """Take the collectors' batches and store them in groups until every source has ended."""
+        batch_size = self.config.settings.batch_size
+        while live:
+            ready: list[tuple[_Live, _Batch]] = []
+            n_posts = self._take(events.get(), live, ready)
+            # Whatever else has arrived meanwhile joins this transaction: no waiting, so a quiet
+            # run commits as soon as before, and a busy one commits far less often.
+            while n_posts < batch_size and len(ready) < MAX_GROUP:
+                try:
+                    event = events.get_nowait()
+                except queue.Empty:
+                    break
+                n_posts += self._take(event, live, ready)
+            if ready:
+                self._store(ready, live, summary, on_result)
+
+    def _take(self, event: tuple[str, Any], live: dict[str, _Live], ready: list[tuple[_Live, _Batch]]) -> int:
+        """Count a warning, or add a batch to ``ready``; the number of posts added."""
+        sid, item = event
+        src = live[sid]
+        res = src.result
+        if isinstance(item, Warning_):
+            res.warnings += 1
+            log.warning("source '%s': %s", sid, item.message)
+            return 0
+        if item.checkpoint is not None and item.checkpoint.not_modified:
+            res.status = "not_modified"
+        if item.end is not None:
+            if isinstance(item.end, BaseException):
+                runlog.set_failure(res, item.end)
+            elif item.end is _STOPPED:
+                lost = self._keeper is not None and sid in self._keeper.lost
+                res.status = "interrupted"
+                res.error = ("lease lost to another run" if lost
+                             else "stopped before the source was finished (shutdown)")
+            res.duration_s = time.monotonic() - src.started
+            if self._keeper is not None:
+                self._keeper.discard(sid)  # its lease is given back with its run record
+        ready.append((src, item))
+        return len(item.posts)
+
+    def _store(self, ready: list[tuple[_Live, _Batch]], live: dict[str, _Live], summary: RunSummary,
+               on_result: Callable[[SourceResult], None] | None) -> None:
+        """One transaction: the posts, then the checkpoints they cover, then the runs that ended.
+
+        A cursor never moves before the posts it covers are stored: both commit, or neither.
+        """
+        with_posts = [(src, b) for src, b in ready if b.posts]
+        counts = [IngestCounts() for _ in with_posts]
+        rows = to_rows([(b.posts, b.screened, src.source, c) for (src, b), c in zip(with_posts, counts)],
+                       self.tagger)
+        finished = [(src, b) for src, b in ready if b.end is not None]
+        with session_scope(self.factory) as s:
+            for (new, duplicate), c in zip(runlog.store_batches(s, rows), counts):
+                c.new, c.duplicate = new, duplicate
+            for (src, _), c in zip(with_posts, counts):
+                res = src.result  # before finish_runs writes these counts into the runs rows
+                res.fetched += c.fetched
+                res.new += c.new
+                res.duplicate += c.duplicate
+                res.skipped += c.skipped
+                res.irrelevant += c.irrelevant
+            runlog.apply_checkpoints(s, [(src.source.id, b.checkpoint) for src, b in ready if b.checkpoint])
+            runlog.finish_runs(s, [(src.result, src.run_id, b.end if isinstance(b.end, BaseException) else None)
+                                   for src, b in finished], self.owner)
+        for src, _ in finished:
+            res = src.result
+            self._unreleased.discard(res.source_id)
+            del live[res.source_id]
+            runlog.log_result(res, src.run_id)
+            summary.results.append(res)
+            if on_result:
+                on_result(res)
 
     def _collector(self, kind: str) -> Any:
-        if kind not in self._collectors:
-            self._collectors[kind] = collector_for(kind, self.ctx)
-        return self._collectors[kind]
+        with self._lock:
+            if kind not in self._collectors:
+                self._collectors[kind] = collector_for(kind, self.ctx)
+            return self._collectors[kind]
 
     def _close_collectors(self) -> None:
         for c in self._collectors.values():
@@ -367,82 +316,38 @@ class Pipeline:
         return self.stop.is_set() or (self._keeper is not None and source_id in self._keeper.lost)
 
     def _produce(self, src: SourceBase, state: Any, events: queue.Queue) -> None:
+        """Collect one source in this thread; hand over screened batches, its warnings and its end."""
+        batch_size = self.config.settings.batch_size
+        posts: list[Post] = []
+
+        def hand_over(checkpoint: Checkpoint | None = None, end: object = None) -> None:
+            nonlocal posts
+            batch, posts = posts, []
+            # Screened here, in the collector's thread, so the one store thread only classifies and stores.
+            events.put((src.id, _Batch(batch, screen(*screen_args(batch, src)) if batch else [], checkpoint, end)))
+
         try:
             if self._stopping(src.id):
-                events.put((src.id, _STOPPED))
+                hand_over(end=_STOPPED)
                 return
-            collector = self._collector(src.kind)
-            for item in collector.collect(src, state):
+            for item in self._collector(src.kind).collect(src, state):
                 if self._stopping(src.id):
-                    events.put((src.id, _STOPPED))
+                    hand_over(end=_STOPPED)
                     return
-                events.put((src.id, item))
-            events.put((src.id, _DONE))
+                if isinstance(item, Post):
+                    posts.append(item)
+                    if len(posts) >= batch_size:
+                        hand_over()
+                elif isinstance(item, Checkpoint):
+                    hand_over(checkpoint=item)
+                elif isinstance(item, Warning_):
+                    events.put((src.id, item))
+            hand_over(end=_DONE)
         except BaseException as exc:  # noqa: BLE001 - reported per source, never fatal to others
-            events.put((src.id, exc))
-
-    def _flush(self, src: SourceBase, buffers: dict[str, list[Post]], res: SourceResult,
-               checkpoint: Checkpoint | None = None) -> None:
-        posts = buffers[src.id]
-        buffers[src.id] = []
-        if not posts and checkpoint is None:
-            return
-        counts = IngestCounts()
-        with session_scope(self.factory) as s:
-            if posts:
-                ingest(s, posts, src, self.tagger, counts)
-            if checkpoint is not None:
-                # Same transaction as the posts it covers: both commit, or neither.
-                queries.apply_checkpoint(queries.get_state(s, src.id), checkpoint)
-        res.fetched += counts.fetched
-        res.new += counts.new
-        res.duplicate += counts.duplicate
-        res.skipped += counts.skipped
-        res.irrelevant += counts.irrelevant
-
-    @staticmethod
-    def _fail(res: SourceResult, exc: BaseException) -> None:
-        if isinstance(exc, SourceSkipped):
-            res.status, res.error = "skipped", str(exc)
-        elif isinstance(exc, RateLimited):
-            res.status, res.error = "deferred", str(exc)
-        elif isinstance(exc, SourceError):
-            res.status, res.error = "failed", str(exc)
-        else:
-            log.debug("source '%s' failed", res.source_id, exc_info=exc)
-            res.status, res.error = "failed", f"source '{res.source_id}': unexpected {type(exc).__name__}: {exc}"
-
-    def _finish(self, src: SourceBase, res: SourceResult, run_id: int, exc: BaseException | None) -> None:
-        with session_scope(self.factory) as s:
-            run = s.get(Run, run_id)
-            run.finished_at = utcnow()
-            run.status = res.status
-            run.fetched, run.new, run.duplicate = res.fetched, res.new, res.duplicate
-            run.skipped, run.irrelevant, run.warnings = res.skipped, res.irrelevant, res.warnings
-            run.duration_s = round(res.duration_s, 3)
-            run.error = res.error
-            state = queries.get_state(s, src.id)
-            if res.status in ("ok", "not_modified"):
-                state.last_success_at = run.finished_at
-                state.last_error = None
-                state.consecutive_failures = 0
-            elif res.status == "interrupted":
-                pass  # a shutdown is not the source's fault; its cursor covers what was stored
-            elif res.status == "failed":
-                state.last_error = res.error
-                state.consecutive_failures = (state.consecutive_failures or 0) + 1
-                gone = type(exc).__name__ == "FeedGone"
-                status = getattr(exc, "http_status", None)
-                if gone or (status in (403, 404) and state.consecutive_failures >= DEAD_AFTER_FAILURES):
-                    state.dead = True
-            else:
-                state.last_error = res.error
-        level = logging.WARNING if res.status == "failed" else logging.INFO
-        log.log(level, "source '%s': %s fetched=%d new=%d duplicate=%d skipped=%d irrelevant=%d in %.1fs%s",
-                src.id, res.status, res.fetched, res.new, res.duplicate, res.skipped, res.irrelevant,
-                res.duration_s, f" ({res.error})" if res.error else "",
-                extra={"source_id": src.id, "n_posts": res.new, "elapsed_s": round(res.duration_s, 3),
-                       "run_id": run_id})
+            try:
+                hand_over(end=exc)
+            except BaseException:  # noqa: BLE001 - the run loop must hear that this source ended
+                events.put((src.id, _Batch([], [], end=exc)))
 
 
 def _version() -> str:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from listener.collectors.base import register
+from listener.collectors.rss import FeedGone, HttpStatusError
 from listener.config import SourceBase, parse_config
 from listener.models import Checkpoint, CursorState, Post
 from listener.pipeline import Pipeline
@@ -32,6 +33,7 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 class ScriptedSource(SourceBase):
     items: list[str] = []
     fail_after: int | None = None
+    http_status: int | None = None  # answer like a feed host with this error status
 
 
 @register("scripted")
@@ -47,6 +49,10 @@ class ScriptedCollector:
 
     def collect(self, source: ScriptedSource, state: CursorState) -> Iterator[object]:
         self.seen_cursors.append(state)
+        if source.http_status == 410:
+            raise FeedGone(f"source '{source.id}': HTTP 410 Gone")
+        if source.http_status:
+            raise HttpStatusError(f"source '{source.id}': HTTP {source.http_status}", source.http_status)
         start = int(state.cursor or 0)
         for i, text in enumerate(source.items[start:], start=start):
             if source.fail_after is not None and i >= source.fail_after:
@@ -137,6 +143,52 @@ def test_schedule_due_and_not_due(tmp_path: Path, sqlite_store) -> None:
     assert second.results == [] and second.not_due == ["dorp"]
     forced = Pipeline(cfg, factory, tagger=None).run(["dorp"])
     assert [r.source_id for r in forced.results] == ["dorp"]
+
+
+def test_many_sources_share_transactions_and_each_run_is_recorded_and_released(tmp_path: Path, store) -> None:
+    # Batches, checkpoints and ends of runs of several sources are committed together; each
+    # source's counts, cursor, run row and lease still come out as if it had run alone.
+    items = [f"Bericht {i} over de buurtbus in het dorp" for i in range(7)]
+    sources = [{"id": f"s{i:02d}", "kind": "scripted", "items": items, "languages": []} for i in range(12)]
+    sources.append({"id": "broken", "kind": "scripted", "items": items, "fail_after": 5, "languages": []})
+    cfg = parse_config({"settings": {"batch_size": 3, "concurrency": 4}, "sources": sources},
+                       tmp_path / "sources.yaml")
+    _, factory = store
+    seen: list[str] = []
+    summary = Pipeline(cfg, factory, tagger=None).run(only_due=False, on_result=lambda r: seen.append(r.source_id))
+    done = {r.source_id: (r.status, r.fetched, r.new) for r in summary.results}
+    assert done == {**{f"s{i:02d}": ("ok", 7, 7) for i in range(12)}, "broken": ("failed", 5, 5)}
+    assert sorted(seen) == sorted(done)
+    with session_scope(factory) as s:
+        runs = {r.source_id: r for r in s.scalars(select(Run))}
+        states = {st.source_id: st for st in s.scalars(select(SourceState))}
+        assert s.scalar(select(func.count()).select_from(PostRow)) == 12 * 7 + 5
+    for sid, (status, fetched, new) in done.items():
+        assert (runs[sid].status, runs[sid].fetched, runs[sid].new) == (status, fetched, new)
+        assert runs[sid].finished_at is not None and states[sid].lease_owner is None
+    assert {states[f"s{i:02d}"].cursor for i in range(12)} == {"7"}
+    # p4 was stored after the last checkpoint; the cursor covers only p0-p3.
+    assert states["broken"].cursor == "4" and states["broken"].consecutive_failures == 1
+
+
+def test_a_feed_gone_is_dead_at_once_and_one_answering_404_after_three_runs(tmp_path: Path, store) -> None:
+    cfg = _config(tmp_path, [{"id": "gone", "kind": "scripted", "http_status": 410},
+                             {"id": "missing", "kind": "scripted", "http_status": 404},
+                             {"id": "fine", "kind": "scripted", "items": ["Het dorpshuis sluit"], "languages": []}])
+    _, factory = store
+
+    def states() -> dict[str, tuple[bool, int, bool]]:
+        with session_scope(factory) as s:
+            return {st.source_id: (st.dead, st.consecutive_failures, st.last_success_at is not None)
+                    for st in s.scalars(select(SourceState))}
+
+    first = Pipeline(cfg, factory, tagger=None).run(only_due=False)
+    assert {r.source_id: r.status for r in first.results} == {"gone": "failed", "missing": "failed", "fine": "ok"}
+    assert states() == {"gone": (True, 1, False), "missing": (False, 1, False), "fine": (False, 0, True)}
+    for _ in range(2):
+        again = Pipeline(cfg, factory, tagger=None).run(only_due=False)
+        assert "gone" not in {r.source_id for r in again.results}  # dead sources are left out
+    assert states()["missing"] == (True, 3, False)
 
 
 @pytest.mark.parametrize("languages,kept", [([], 3), (["en"], 1), (["nl", "fy"], 2)])

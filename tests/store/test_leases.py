@@ -139,3 +139,76 @@ def test_a_source_collected_meanwhile_is_not_collected_again(tmp_path: Path, sto
     assert Pipeline(cfg, factory, None).run()  # the other run
     again = Pipeline(cfg, factory, None).run(["a"], if_due=True)
     assert again.results == [] and again.not_due == ["a"]
+
+
+def test_acquire_many_takes_free_and_expired_leases_in_one_transaction(tmp_path: Path, store) -> None:
+    _, factory = store
+    _register(factory, _config(tmp_path, ["free", "held", "expired", "mine", "new"]))  # "new": no state row yet
+    assert leases.acquire(factory, "free", "earlier:4", TTL, now=T0 - TTL).acquired
+    leases.release(factory, "free", "earlier:4")
+    assert leases.acquire(factory, "held", "other:2", TTL, now=T0).acquired
+    assert leases.acquire(factory, "expired", "crashed:3", TTL, now=T0 - 2 * TTL).acquired
+    assert leases.acquire(factory, "mine", "me:1", TTL, now=T0).acquired
+    commits = _count_commits(factory)
+    with session_scope(factory) as s:
+        got = leases.acquire_many(s, ["free", "held", "expired", "mine", "new"], "me:1", TTL, now=T0)
+    assert commits() == 1
+    assert {sid: lease.acquired for sid, lease in got.items()} == {
+        "free": True, "held": False, "expired": True, "mine": True, "new": True}
+    assert got["held"].owner == "other:2" and got["held"].expires_at == T0 + TTL
+    assert got["expired"].previous_owner == "crashed:3" and got["mine"].previous_owner is None
+    with session_scope(factory) as s:
+        owners = {st.source_id: st.lease_owner for st in s.scalars(select(SourceState))}
+    assert owners == {"free": "me:1", "held": "other:2", "expired": "me:1", "mine": "me:1", "new": "me:1"}
+
+
+def test_renew_many_and_release_many_touch_only_our_leases(tmp_path: Path, store) -> None:
+    _, factory = store
+    _register(factory, _config(tmp_path, ["a", "b", "c"]))
+    for sid in ("a", "b"):
+        assert leases.acquire(factory, sid, "me:1", TTL, now=T0).acquired
+    assert leases.acquire(factory, "c", "other:2", TTL, now=T0).acquired
+    # 'b' expired and was taken over while this host was frozen.
+    assert leases.acquire(factory, "b", "other:2", TTL, now=T0 + 2 * TTL).acquired
+    assert leases.renew_many(factory, ["a", "b", "c"], "me:1", TTL, now=T0 + 2 * TTL) == {"a"}
+    with session_scope(factory) as s:
+        leases.release_many(s, ["a", "b", "c"], "me:1")
+    with session_scope(factory) as s:
+        owners = {st.source_id: st.lease_owner for st in s.scalars(select(SourceState))}
+    assert owners == {"a": None, "b": "other:2", "c": "other:2"}
+
+
+def test_a_run_takes_all_its_leases_in_one_transaction_and_gives_each_back(tmp_path: Path, store) -> None:
+    from listener import runlog
+
+    _, factory = store
+    ids = [f"s{i:02d}" for i in range(30)]
+    cfg = _config(tmp_path, ids)
+    _register(factory, cfg)
+    assert leases.acquire(factory, "s07", "elsewhere:9", TTL, now=T0).acquired
+    commits = _count_commits(factory)
+    opening = runlog.open_runs(factory, list(cfg.sources), "me:1", TTL, T0, check_due=True)
+    assert commits() == 1
+    assert [src.id for src, _ in opening.locked] == ["s07"] and opening.not_due == []
+    assert sorted(r.source.id for r in opening.opened) == [i for i in ids if i != "s07"]
+    with session_scope(factory) as s:
+        runs = list(s.scalars(select(Run)))
+        assert {r.status for r in runs} == {"running"} and len(runs) == 29
+        assert s.get(SourceState, "s01").last_attempt_at == T0
+    # A second run at once finds every source leased, and opens nothing.
+    again = runlog.open_runs(factory, list(cfg.sources), "next:2", TTL, T0, check_due=True)
+    assert again.opened == [] and len(again.locked) == 30
+
+
+def _count_commits(factory):  # noqa: ANN001, ANN202
+    """A function returning how many transactions committed on the factory's engine since this call."""
+    from sqlalchemy import event
+
+    engine = factory.kw["bind"]
+    n = [0]
+
+    def on_commit(_conn) -> None:  # noqa: ANN001
+        n[0] += 1
+
+    event.listen(engine, "commit", on_commit)
+    return lambda: n[0]
