@@ -1,8 +1,9 @@
 """``listener import``: posts from another tool's export (JSONL or CSV) through the pipeline.
 
-Every line goes the way a collected post goes (clean → language → mask → classify → store,
-``listener.pipeline.ingest``), in batches of ``batch_size`` so that memory stays flat for
-files of any length. Fields: ``text`` (required), ``url``, ``created_at`` (ISO 8601; a time
+Every line goes the way a collected post goes (clean → language → mask → classify with
+``listener.ingest.prepare``, then ``queries.store_posts``), in batches of ``batch_size`` so
+that memory stays flat for files of any length. Batches are classified in forked worker
+processes, at most two per worker in flight, and stored by this process in file order. Fields: ``text`` (required), ``url``, ``created_at`` (ISO 8601; a time
 without zone is Amsterdam time), ``platform``, ``external_id``, ``author``, ``source``.
 Without ``external_id`` a stable id is derived from the content, so importing a file twice
 stores each post once. The author is stored only as ``author_key`` (a keyed hash). A line
@@ -12,23 +13,29 @@ that cannot be read is counted with its line number; the others are stored.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
+import itertools
 import json
 import logging
+import multiprocessing
+import os
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from listener.config import SourceBase
 from listener.errors import ConfigError, InputError
+from listener.ingest import IngestCounts, prepare
 from listener.models import Post
-from listener.pipeline import IngestCounts, ingest
 from listener.privacy import author_key, mask_text
 from listener.schedules import TZ
 from listener.store import queries
@@ -39,6 +46,7 @@ from listener.tagging import Tagger
 log = logging.getLogger(__name__)
 
 BATCH = 500
+WORKER_BATCHES = 100  # batches a worker process prepares before a fresh one takes over
 MAX_BAD_KEPT = 50  # line numbers kept for the report; all bad lines are counted
 MAX_TEXT = 100_000
 FIELDS = ("text", "url", "created_at", "platform", "external_id", "author", "source")
@@ -90,13 +98,18 @@ def _parse_time(value: Any) -> datetime | None:
     return dt.astimezone(timezone.utc)
 
 
+@functools.lru_cache(maxsize=1024)  # an export repeats the same few keys on every line
+def _field(key: str) -> str:
+    key = key.strip().lstrip("\ufeff").lower()
+    return key if key in FIELDS else ALIASES.get(key, "")
+
+
 def _normalise(record: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in record.items():
         if not isinstance(k, str):
             continue
-        key = k.strip().lstrip("\ufeff").lower()
-        key = key if key in FIELDS else ALIASES.get(key, "")
+        key = _field(k)
         if key and (key not in out or out[key] in (None, "")):
             out[key] = v
     return out
@@ -145,28 +158,36 @@ def _detect_format(path: Path, fmt: str | None) -> str:
     return "jsonl" if head.startswith(b"{") else "csv"
 
 
-def _jsonl(fh: io.BufferedReader) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+def _jsonl(fh: io.BufferedReader) -> Iterator[tuple[int, Any, str]]:
+    # Raw lines: decoding is done by _records, in a worker process when there are workers.
     for n, raw in enumerate(fh, start=1):
         if n == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            yield n, None, "not UTF-8"
-            continue
-        except json.JSONDecodeError as exc:
-            yield n, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
-            continue
-        if not isinstance(obj, dict):
-            yield n, None, "not a JSON object"
-            continue
-        yield n, obj, ""
+        if raw.strip():
+            yield n, raw, ""
 
 
-def _csv(fh: io.BufferedReader) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+def _decode(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+    if not isinstance(obj, dict):
+        return None, "not a JSON object"
+    return obj, ""
+
+
+def _csv(fh: io.BufferedReader) -> Iterator[tuple[int, Any, str]]:
     text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        yield from _csv_rows(text)
+    finally:
+        text.detach()  # the wrapper would close fh when collected; its position is still read
+
+
+def _csv_rows(text: io.TextIOWrapper) -> Iterator[tuple[int, Any, str]]:
     header = text.readline()
     delimiter = max((";", ",", "\t"), key=header.count)
     names = next(csv.reader([header], delimiter=delimiter), [])
@@ -206,14 +227,93 @@ def ensure_source(session: Session, source_id: str) -> None:
     session.flush()
 
 
+# What the worker processes need besides their batch; set before they are forked.
+_CONTEXT: tuple[SourceBase, str, str, str, Tagger | None, Dialect] | None = None
+Batch = tuple[list[tuple[int, Any, str]], int]  # (line number, raw line or CSV row or None, problem), bytes read
+Prepared = tuple[queries.StoreRows, IngestCounts, list[tuple[int, str]], int, int]
+
+
+def _prepare_batch(items: list[tuple[int, Any, str]], offset: int) -> Prepared:
+    """Decode, validate, clean, mask, classify and serialise one batch: everything but storing."""
+    assert _CONTEXT is not None
+    source, source_id, default_platform, file_name, tagger, dialect = _CONTEXT
+    posts: list[Post] = []
+    bad: list[tuple[int, str]] = []
+    for line, record, problem in items:
+        if isinstance(record, bytes):
+            record, problem = _decode(record)
+        if record is None:
+            bad.append((line, problem))
+            continue
+        try:
+            posts.append(to_post(record, source_id, default_platform, line, file_name))
+        except _BadLine as exc:
+            bad.append((line, str(exc)))
+    counts = IngestCounts()
+    rows = queries.store_rows(prepare(posts, source, tagger, counts) if posts else [], dialect)
+    return rows, counts, bad, len(items), offset
+
+
+def _batches(records: Iterator[tuple[int, Any, str]], fh: io.BufferedReader, size: int) -> Iterator[Batch]:
+    items: list[tuple[int, Any, str]] = []
+    for item in records:
+        items.append(item)
+        if len(items) >= size:
+            yield items, fh.tell()
+            items = []
+    if items:
+        yield items, fh.tell()
+
+
+def _run(batches: Iterator[Batch], workers: int, tagger: Tagger | None, store: Callable[[Prepared], None]) -> None:
+    """Prepare batches in ``workers`` forked processes (in order, at most 2 per worker in flight), store here."""
+    first = next(batches, None)
+    if first is None:
+        return
+    # The first batch runs here: a file with nothing readable fails before anything is loaded
+    # or forked, and a small file never starts processes.
+    store(_prepare_batch(*first))
+    second = next(batches, None)
+    if second is None:
+        return
+    if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        log.info("import: no fork on this platform; classifying in this process")
+        workers = 1
+    if workers <= 1:
+        for batch in itertools.chain([second], batches):
+            store(_prepare_batch(*batch))
+        return
+    if tagger is not None:
+        tagger.version  # noqa: B018 - load the classifier once, here: the forked workers share it
+    # A worker is replaced after WORKER_BATCHES batches: whatever the classifier caches per word
+    # seen (the vocabulary of a million posts keeps growing) is given back, so memory stays flat.
+    with multiprocessing.get_context("fork").Pool(workers, maxtasksperchild=WORKER_BATCHES) as pool:
+        pending: deque[Any] = deque()
+        for batch in itertools.chain([second], batches):
+            pending.append(pool.apply_async(_prepare_batch, batch))
+            if len(pending) >= 2 * workers:
+                store(pending.popleft().get())
+        while pending:
+            store(pending.popleft().get())
+
+
+def default_workers() -> int:
+    """Worker processes for classifying: one per CPU (the storing runs in the importing process)."""
+    return os.cpu_count() or 1
+
+
 def import_file(factory: sessionmaker[Session], path: str | Path, tagger: Tagger | None, source_id: str = "import",
                 platform: str | None = None, fmt: str | None = None, batch_size: int = BATCH,
-                progress: Callable[[int, int], None] | None = None) -> ImportResult:
+                progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> ImportResult:
     """Import every readable line of ``path``; returns counts and the first bad line numbers.
 
-    ``progress(bytes_read, bytes_total)`` is called after every batch (for a progress bar).
-    Raises InputError when the file cannot be opened or no line at all could be read.
+    Lines are read in batches of ``batch_size``; each batch is cleaned and classified in one of
+    ``workers`` processes (default: one per CPU; 1 = all in this process) and stored here in
+    file order, one transaction per batch. ``progress(bytes_read, bytes_total)`` is called after
+    every stored batch (for a progress bar). Raises InputError when the file cannot be opened or
+    no line at all could be read.
     """
+    global _CONTEXT
     p = Path(path)
     try:
         source = SourceBase(id=source_id, kind="import", schedule="1d", keep_irrelevant=False)
@@ -230,39 +330,34 @@ def import_file(factory: sessionmaker[Session], path: str | Path, tagger: Tagger
     with session_scope(factory) as s:
         ensure_source(s, source_id)
         run_id = queries.start_run(s, source_id, owner=f"import:{p.name}").id
+        dialect = s.get_bind().dialect
     default_platform = (platform or "import").strip().lower() or "import"
-    buffer: list[Post] = []
 
-    def flush() -> None:
-        if not buffer:
-            return
-        with session_scope(factory) as s:
-            ingest(s, buffer, source, tagger, result.counts)
-        buffer.clear()
+    def store(done: Prepared) -> None:
+        rows, counts, bad, lines, offset = done
+        result.lines += lines
+        for line, reason in bad:
+            result.add_bad(line, reason)
+        if rows.received:
+            with session_scope(factory) as s:
+                counts.new, counts.duplicate = queries.store_prepared(s, rows)
+        c = result.counts
+        c.fetched, c.new, c.duplicate = c.fetched + counts.fetched, c.new + counts.new, c.duplicate + counts.duplicate
+        c.skipped, c.irrelevant = c.skipped + counts.skipped, c.irrelevant + counts.irrelevant
         if progress:
-            progress(fh.tell(), total)
+            progress(offset, total)
 
     status, error = "ok", None
+    _CONTEXT = (source, source_id, default_platform, p.name, tagger, dialect)
     try:
         with fh:
             records = _jsonl(fh) if kind == "jsonl" else _csv(fh)
-            for line, record, problem in records:
-                result.lines += 1
-                if record is None:
-                    result.add_bad(line, problem)
-                    continue
-                try:
-                    buffer.append(to_post(record, source_id, default_platform, line, p.name))
-                except _BadLine as exc:
-                    result.add_bad(line, str(exc))
-                    continue
-                if len(buffer) >= batch_size:
-                    flush()
-            flush()
+            _run(_batches(records, fh, batch_size), default_workers() if workers is None else workers, tagger, store)
     except BaseException as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:500]
         raise
     finally:
+        _CONTEXT = None
         result.elapsed_s = time.monotonic() - started
         c = result.counts
         with session_scope(factory) as s:

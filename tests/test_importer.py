@@ -168,3 +168,31 @@ def test_streams_in_bounded_memory(sqlite_store, tmp_path: Path) -> None:  # noq
     tracemalloc.stop()
     assert res.counts.new == 2000 and len(calls) == 10 and calls[-1] == f.stat().st_size
     assert peak < 6_000_000, peak  # the whole file as posts would be far more
+
+
+def test_worker_processes_store_the_same_as_one_process(tmp_path: Path, tagger, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import listener.importer
+    from listener.store.db import open_store
+
+    f = tmp_path / "many.jsonl"
+    with f.open("w", encoding="utf-8") as fh:
+        for i in range(600):
+            if i % 97 == 5:
+                fh.write("{kapot\n")
+            else:
+                place = ("Warffum", "Ter Apel", "Emmen")[i % 3]
+                fh.write(json.dumps({"text": f"De bibliotheek in {place} sluit, bericht {i}", "id": str(i),
+                                     "created_at": "2026-11-18T10:00:00+01:00", "author": f"a{i % 7}"}) + "\n")
+    monkeypatch.setattr(listener.importer, "WORKER_BATCHES", 2)  # workers are also replaced on the way
+    results, stored = [], []
+    for workers in (1, 2):
+        engine, factory = open_store(f"sqlite:///{tmp_path / f'w{workers}.db'}")
+        calls: list[int] = []
+        res = import_file(factory, f, tagger, batch_size=50, workers=workers, progress=lambda d, t: calls.append(d))
+        assert calls == sorted(calls) and calls[-1] == f.stat().st_size
+        results.append((res.lines, res.bad, res.bad_lines, res.counts))
+        with session_scope(factory) as s:
+            stored.append(sorted((p.external_id, p.text, p.author_key, p.classifier_version) for p in s.scalars(select(Post))))
+        engine.dispose()
+    assert results[0] == results[1] and stored[0] == stored[1]
+    assert results[0][1] == 7 and [n for n, _ in results[0][2]] == [i + 1 for i in range(600) if i % 97 == 5]

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 from listener.cli import main
 from listener.errors import InputError
 from listener.search import dutch_forms, fts5_match, parse_query, search
-from listener.store.db import current_revision, make_engine, open_store, session_scope, upgrade
+from listener.store.db import current_revision, head_revision, make_engine, open_store, session_scope, upgrade
 from listener.store.models import AuditEntry, Post
 from listener.store.queries import NewPost, store_posts
 from listener.text import content_hash
@@ -105,6 +105,20 @@ def test_ranking_then_newest_first_on_ties(filled) -> None:  # noqa: ANN001
     assert set(ids) == {"s1", "s7", "s8"}
 
 
+def test_many_matches_rank_the_newest_stored_candidates(filled, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import listener.search
+
+    _, factory = filled
+    # Four posts match "pinautomaat", stored in the order s1, s2, s7, s8. With room for three
+    # candidates, the three stored last are ranked, in the order they have among all four.
+    everything = _ids(factory, "pinautomaat")
+    assert set(everything) == {"s1", "s2", "s7", "s8"}
+    monkeypatch.setattr(listener.search, "CANDIDATES", 3)
+    assert _ids(factory, "pinautomaat", limit=3) == [i for i in everything if i != "s1"]
+    # Filters apply before the candidates are counted: three Warffum posts are all candidates.
+    assert set(_ids(factory, "pinautomaat", gemeenten=["GM1966"], limit=3)) == {"s1", "s7", "s8"}
+
+
 def test_filters(filled) -> None:  # noqa: ANN001
     _, factory = filled
     assert set(_ids(factory, "pinautomaat", gemeenten=["GM0114"])) == {"s2"}
@@ -188,7 +202,7 @@ def test_migration_backfills_existing_posts(db_url: str) -> None:
         _, factory = open_store(db_url, create=False)
         fill(factory)
         upgrade(engine, "head")
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == head_revision()
         assert set(_ids(factory, "pinautomaat")) == {"s1", "s2", "s7", "s8"}
     finally:
         engine.dispose()

@@ -21,8 +21,11 @@ from listener.cli.commands_core import load_tagger_or_none, open_db, parse_date
               help="Source id the posts are stored under (a source of kind 'import').")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="Default: from the file name, else sniffed.")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000), help="Posts per transaction.")
+@click.option("--workers", type=click.IntRange(1, 64), metavar="N",
+              help="Processes that clean and classify (default: one per CPU; 1 = all in one process).")
 @click.pass_obj
-def import_cmd(ctx: Ctx, file: Path, platform: str | None, source_id: str, fmt: str | None, batch_size: int) -> None:
+def import_cmd(ctx: Ctx, file: Path, platform: str | None, source_id: str, fmt: str | None, batch_size: int,
+               workers: int | None) -> None:
     """Import posts from another tool's export (JSONL or CSV) through clean → classify → store.
 
     Fields: text (required), url, created_at (ISO 8601), platform, external_id, author,
@@ -49,9 +52,11 @@ def import_cmd(ctx: Ctx, file: Path, platform: str | None, source_id: str, fmt: 
                       TimeRemainingColumn(), transient=True) as bar:
             task = bar.add_task(f"import {file.name}", total=None)
             res = import_file(factory, file, tagger, source_id=source_id, platform=platform, fmt=fmt,
-                              batch_size=batch_size, progress=lambda done, total: bar.update(task, completed=done, total=total))
+                              batch_size=batch_size, workers=workers,
+                              progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        res = import_file(factory, file, tagger, source_id=source_id, platform=platform, fmt=fmt, batch_size=batch_size)
+        res = import_file(factory, file, tagger, source_id=source_id, platform=platform, fmt=fmt, batch_size=batch_size,
+                          workers=workers)
     c = res.counts
     click.echo(f"{file}: {res.lines} lines read, {res.good} good, {res.bad} bad; {c.new} posts stored, "
                f"{c.duplicate} already stored, {c.irrelevant} without a theme dropped, {c.skipped} other language "

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+from typing import Callable
 
 import pandas as pd
+
+from listener.reports import background
 
 
 def _plt():  # noqa: ANN202 - the pyplot module
@@ -66,3 +69,14 @@ def heatmap_png(matrix: pd.DataFrame, title: str, min_count: int = 1) -> bytes:
                     color="white" if v >= min_count and v > top * 0.6 else "black")
     ax.set_title(title)
     return _png(fig)
+
+
+def _render(trend: pd.DataFrame, trend_title: str, matrix: pd.DataFrame, heatmap_title: str,
+            min_count: int) -> tuple[bytes, bytes]:
+    return theme_trend_png(trend, trend_title), heatmap_png(matrix, heatmap_title, min_count)
+
+
+def render_in_background(trend: pd.DataFrame, trend_title: str, matrix: pd.DataFrame, heatmap_title: str,
+                         min_count: int = 1) -> Callable[[], tuple[bytes, bytes]]:
+    """Start drawing both charts in another process; the returned function gives (trend, heatmap) PNGs."""
+    return background.start(_render, trend, trend_title, matrix, heatmap_title, min_count)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import pandas as pd
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from listener.reports.overview import THEMES, when_in
 from listener.reports.weeks import Week, local_date
@@ -59,33 +59,35 @@ def build(session: Session, week: Week, gemeenten: Iterable[str] = (), signal: s
     ``signal='initiatief'`` gives initiatieven.csv.
     """
     p = Post.__table__.c
-    t = aliased(PostTag)
-    cond = [when_in(week.start, week.end), exists().where(t.post_id == p.id, t.kind == "theme")]
-    codes = list(gemeenten)
-    if codes:
-        m = aliased(PostTag)
-        cond.append(exists().where(m.post_id == p.id, m.kind == "municipality", m.tag.in_(codes)))
-    if signal:
-        sg = aliased(PostTag)
-        cond.append(exists().where(sg.post_id == p.id, sg.kind == "signal", sg.tag == signal))
+    pt = PostTag.__table__.c
+    in_week = when_in(week.start, week.end)
+    # The week's tags in one join, not an EXISTS per post: whether a post has a theme, is about
+    # a chosen municipality or carries the signal is decided from them below.
+    tags: dict[int, list[Any]] = {}
+    for tag in session.execute(select(pt.id, pt.post_id, pt.kind, pt.tag, pt.label, pt.place, pt.matched)
+                               .join_from(Post.__table__, PostTag.__table__, pt.post_id == p.id).where(in_week)):
+        tags.setdefault(tag.post_id, []).append(tag)
+    codes = set(gemeenten)
+
+    def wanted(ts: list[Any]) -> bool:
+        kinds = {(t.kind, t.tag) for t in ts}
+        return (any(k == "theme" for k, _ in kinds)
+                and (not codes or any(k == "municipality" and v in codes for k, v in kinds))
+                and (not signal or ("signal", signal) in kinds))
+
     copies: dict[str, int] = {}
     first: dict[str, Any] = {}
     for row in session.execute(select(p.id, p.content_hash, p.created_at, p.collected_at, p.platform, p.source_id,
-                                      p.text, p.url).where(*cond).order_by(p.id)):
+                                      p.text, p.url).where(in_week).order_by(p.id)):
+        ts = tags.get(row.id)
+        if not ts or not wanted(ts):
+            continue
         copies[row.content_hash] = copies.get(row.content_hash, 0) + 1
         first.setdefault(row.content_hash, row)
-    keep = {row.id: row for row in first.values()}
-    tags: dict[int, list[Any]] = {pid: [] for pid in keep}
-    pt = PostTag.__table__.c
-    ids = select(p.id).where(*cond)
-    for tag in session.execute(select(pt.post_id, pt.kind, pt.tag, pt.label, pt.place, pt.matched)
-                               .where(pt.post_id.in_(ids)).order_by(pt.post_id, pt.id)):
-        if tag.post_id in tags:
-            tags[tag.post_id].append(tag)
     rows = []
-    for pid, post in keep.items():
-        row = _row(post, tags[pid])
+    for post in first.values():
+        row = _row(post, sorted(tags[post.id], key=lambda t: t.id))
         row["aantal_keer"] = copies[post.content_hash]
-        rows.append((post.created_at or post.collected_at, pid, row))
+        rows.append((post.created_at or post.collected_at, post.id, row))
     rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
     return pd.DataFrame([r[2] for r in rows], columns=COLUMNS).astype({"aantal_keer": "int64"})

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from listener.audit import record
 from listener.errors import ConfigError, InputError
-from listener.reports import charts, coverage, excel, html, overview, posts
+from listener.reports import background, charts, coverage, excel, html, overview, posts
 from listener.reports.weeks import Week, last_complete_week, parse_week
 from listener.store.db import session_scope
 from listener.store.models import PostTag
@@ -130,17 +130,30 @@ def write_weekly_report(factory: sessionmaker[Session], week: str | Week | None 
         labels = {**overview.municipality_labels(s, codes), **chosen}
         raw = overview.frame(window, wk, labels, chosen)
         table = overview.suppress(raw, min_count)
+        trend = overview.theme_trend(s, wk, window=window)
+        # The charts need only these aggregates: drawn in another process while the tables are made.
+        charts_done = charts.render_in_background(
+            trend, f"Unieke berichten per thema, {trend.index[0]} t/m {trend.index[-1]}",
+            _heatmap_matrix(raw), f"Gemeente × thema, {wk.label}", min_count)
         berichten = posts.build(s, wk, chosen)
         initiatieven = berichten[berichten["signalen"].str.split(", ").map(lambda x: "initiatief" in x)] \
             .reset_index(drop=True) if len(berichten) else berichten
         dekking = coverage.build(s, wk)
-        trend = overview.theme_trend(s, wk, window=window)
         record(s, "report", {"week": wk.label, "gemeenten": sorted(chosen), "out": str(out),
                              "min_count": min_count if min_count > 1 else None}, len(berichten))
     n_munis = int(raw[(raw["soort"] == "gemeente") & (raw["plaats"] == "") & (raw["thema"] == overview.ALL_THEMES)
                       & (raw["berichten"] > 0)].shape[0])
-    trend_png = charts.theme_trend_png(trend, f"Unieke berichten per thema, {trend.index[0]} t/m {trend.index[-1]}")
-    heatmap_png = charts.heatmap_png(_heatmap_matrix(raw), f"Gemeente × thema, {wk.label}", min_count)
+    # The workbook takes as long as the CSVs: written by a second process meanwhile.
+    workbook_done = background.start(excel.write_xlsx, {"Overzicht": table, "Berichten": berichten,
+                                                        "Initiatieven": initiatieven, "Dekking": dekking},
+                                     _safe_target(out, "rapport.xlsx")) if xlsx else None
+    written = [
+        excel.write_csv(table, _safe_target(out, "overzicht.csv"), sep),
+        excel.write_csv(berichten, _safe_target(out, "berichten.csv"), sep),
+        excel.write_csv(initiatieven, _safe_target(out, "initiatieven.csv"), sep),
+        excel.write_csv(dekking, _safe_target(out, "dekking.csv"), sep),
+    ]
+    trend_png, heatmap_png = charts_done()
     scope = ", ".join(chosen.values()) if chosen else "alle gemeenten en regio's"
     page = html.Page(
         week=wk.label,
@@ -154,19 +167,12 @@ def write_weekly_report(factory: sessionmaker[Session], week: str | Week | None 
                "De grafiek over 12 weken telt alle gemeenten en regio's samen."
                + (f" Aantallen onder {min_count} staan als <{min_count}." if min_count > 1 else "")],
     )
-    written = [
-        excel.write_csv(table, _safe_target(out, "overzicht.csv"), sep),
-        excel.write_csv(berichten, _safe_target(out, "berichten.csv"), sep),
-        excel.write_csv(initiatieven, _safe_target(out, "initiatieven.csv"), sep),
-        excel.write_csv(dekking, _safe_target(out, "dekking.csv"), sep),
-    ]
     for name, png in (("themas_12_weken.png", trend_png), ("heatmap_gemeente_thema.png", heatmap_png)):
         written.append(excel.atomic_write(_safe_target(out, name), lambda fh, b=png: fh.write(b), "wb"))
     written.append(excel.atomic_write(_safe_target(out, "rapport.html"), lambda fh: fh.write(html.render(page)),
                                       "w", encoding="utf-8"))
-    if xlsx:
-        written.append(excel.write_xlsx({"Overzicht": table, "Berichten": berichten, "Initiatieven": initiatieven,
-                                         "Dekking": dekking}, _safe_target(out, "rapport.xlsx")))
+    if workbook_done is not None:
+        written.append(workbook_done())
     log.info("weekly report %s: %d posts, written to %s", wk.label, len(berichten), out)
     return written
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import inspect
 
 from listener.store.db import current_revision, downgrade, head_revision, make_engine, upgrade
@@ -25,6 +26,8 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
         engine.dispose()
 
 
+# The expression index of 0003 cannot be reflected; the comparison below passes over it anyway.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_migrations_match_models(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
