@@ -203,7 +203,7 @@ def main() -> int:
     ap.add_argument("--items", type=int, default=20, help="entries per feed")
     ap.add_argument("--delay", type=float, default=0.2, help="seconds before each answer")
     ap.add_argument("--concurrency", type=int, default=None,
-                    help="settings.concurrency (1-64); default: the default of sources.yaml settings")
+                    help="settings.concurrency (1-64); default: the built-in default")
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--classifier", choices=("on", "off", "both"), default="both")
     ap.add_argument("--repeat", type=int, default=3, help="repetitions per configuration (medians shown)")

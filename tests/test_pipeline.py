@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import Callable, ClassVar, Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -43,6 +43,7 @@ class ScriptedCollector:
     kind: ClassVar[str] = "scripted"
     Config = ScriptedSource
     seen_cursors: ClassVar[list[CursorState]] = []
+    after_post: ClassVar[Callable[[int], None] | None] = None  # called once the run loop has post i
 
     def __init__(self, ctx) -> None:  # noqa: ANN001
         self.ctx = ctx
@@ -59,6 +60,8 @@ class ScriptedCollector:
                 raise RuntimeError("connection reset in the middle of a page")
             yield Post(platform="test", source_id=source.id, external_id=f"p{i}", text=text,
                        created_at=datetime(2026, 11, 20, tzinfo=timezone.utc))
+            if self.after_post is not None:
+                self.after_post(i)
             if (i + 1) % 2 == 0:
                 yield Checkpoint(cursor=str(i + 1))
         yield Checkpoint(cursor=str(len(source.items)))
@@ -189,6 +192,22 @@ def test_a_feed_gone_is_dead_at_once_and_one_answering_404_after_three_runs(tmp_
         again = Pipeline(cfg, factory, tagger=None).run(only_due=False)
         assert "gone" not in {r.source_id for r in again.results}  # dead sources are left out
     assert states()["missing"] == (True, 3, False)
+
+
+def test_a_stop_request_ends_the_run_with_what_was_collected_stored(tmp_path: Path, store,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [f"Bericht {i} over de buurtbus in het dorp" for i in range(6)]
+    cfg = _config(tmp_path, [{"id": "s", "kind": "scripted", "items": items, "languages": []}])
+    _, factory = store
+    pipe = Pipeline(cfg, factory, tagger=None)
+    monkeypatch.setattr(ScriptedCollector, "after_post", staticmethod(lambda i: pipe.stop.set() if i == 2 else None))
+    [res] = pipe.run(only_due=False).results
+    assert (res.status, res.new) == ("interrupted", 3) and "shutdown" in res.error
+    with session_scope(factory) as s:
+        state, run = s.get(SourceState, "s"), s.scalar(select(Run))
+        assert s.scalar(select(func.count()).select_from(PostRow)) == 3  # p0-p2: the batch in hand
+    assert state.cursor == "2" and state.lease_owner is None  # p2 is stored, but no checkpoint covered it
+    assert (run.status, run.new) == ("interrupted", 3) and run.finished_at is not None
 
 
 @pytest.mark.parametrize("languages,kept", [([], 3), (["en"], 1), (["nl", "fy"], 2)])
