@@ -13,7 +13,6 @@ import itertools
 import multiprocessing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,7 @@ from classifiers.data import DOC_LOCAL as _LOCAL
 from classifiers.data import DOC_PLACES as _PLACES
 from classifiers.data import DOC_REGIONS as _REGIONS
 from classifiers.data import DOC_TOPICS as _TOPICS
-from classifiers.data import (
-    SIGNALS,
-    THEMES,
-    default_gazetteer_dir,
-    default_keywords_path,
-    files_hash,
-)
+from classifiers.data import SIGNALS, THEMES, default_gazetteer_dir, default_keywords_path, files_hash
 
 __version__ = "0.1.0"
 __all__ = ["SIGNALS", "THEMES", "Classification", "Classifier", "Evidence", "MunicipalityTag"]
@@ -103,8 +96,9 @@ class Classifier:
                                  (themes.flag, places.trigger_flag, places.strict_flag),
                                  (places.trigger_flag, themes.local_flag), themes.lexicon.info)
         self._procs = [proc for _, proc in self.nlp.pipeline]
-        # spaCy keeps every word type it meets; past this many new ones, each block of posts runs in a
-        # memory zone that forgets the new ones again (slower on them, but memory stays flat).
+        # spaCy keeps every word type it meets. Once it has made this many (len(vocab) counts them all,
+        # forgotten ones too), each block of posts runs in a memory zone that forgets its new word
+        # types again: memory stays flat; only posts that go through a Doc pay for it in speed.
         self._vocab_limit = len(self.nlp.vocab) + PERMANENT_TYPES
         kw = files_hash([self.keywords_path])
         gz = files_hash(self.gazetteer.files)
@@ -161,7 +155,7 @@ class Classifier:
             chunked = [text.split() for text in texts]
             records = list(map(cache.records, chunked))
             views = []
-            for i in compress(range(len(texts)), records):  # posts that may get a tag
+            for i in itertools.compress(range(len(texts)), records):  # posts that may get a tag
                 view = cache.view(texts[i], chunked[i], records[i])
                 if view is None:
                     out[i] = self._analyse_doc(texts[i])

@@ -44,6 +44,7 @@ class PlaceLinker:
         self.name = name
         self.nlp = nlp
         self.gazetteer: Gazetteer | None = None
+        self.strict_flag = self.trigger_flag = -1  # lexeme flag ids, set by initialize
 
     def initialize(self, get_examples=None, *, nlp: Language | None = None,
                    gazetteer_dir: str | Path | None = None) -> None:
@@ -95,9 +96,11 @@ class PlaceLinker:
         add("H", "#", ["#"])
         anchors, strict_anchors = m.finish(), strict.finish()
         lower = vocab.lex_attr_getters.get(LOWER, str.lower)
-        self.strict_flag = vocab.add_flag(lambda text: text in strict_anchors)
+        # (initialize again, e.g. from_disk: the same flag bits are reused; spaCy has only 63)
+        self.strict_flag = vocab.add_flag(lambda text: text in strict_anchors, self.strict_flag)
         self.trigger_flag = vocab.add_flag(
-            lambda text: lower(text) in anchors or text in strict_anchors or self._hyphen_key(text) is not None)
+            lambda text: lower(text) in anchors or text in strict_anchors or self._hyphen_key(text) is not None,
+            self.trigger_flag)
         hashtag = strings.add("H|#")
         self._hash_in_name = any(ids != (hashtag,) for _, _, ids in m.index.get(strings.add("#"), ()))
 

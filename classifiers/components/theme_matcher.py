@@ -51,6 +51,7 @@ class ThemeMatcher:
         self.lexicon: Lexicon | None = None
         self._shared: list[int] = []
         self._last: tuple[str | None, TypeInfo | None] = (None, None)
+        self.flag = self.local_flag = -1  # lexeme flag ids, set by initialize
 
     def initialize(self, get_examples=None, *, nlp: Language | None = None,
                    keywords_path: str | Path | None = None) -> None:
@@ -58,6 +59,7 @@ class ThemeMatcher:
         self.keywords_path = default_keywords_path(keywords_path)
         data = load_keywords(self.keywords_path)
         self.lexicon = Lexicon(data, lemma_table())
+        self._last = (None, None)
         lex = self.lexicon
         sections = [e.section for e in lex.entries]
         self._section = sections
@@ -70,8 +72,10 @@ class ThemeMatcher:
         strings = self.vocab.strings
         # Lexeme flags are computed once per word type, so the per-post work is one array
         # export and a loop over the few tokens that matter.
-        self.flag = self.vocab.add_flag(lambda text: self._type(text, strings).matters)
-        self.local_flag = self.vocab.add_flag(lambda text: self._type(text, strings).local)
+        # (initialize again, e.g. from_disk: the same flag bits are reused; spaCy has only 63)
+        self.flag = self.vocab.add_flag(lambda text: self._type(text, strings).matters, self.flag)
+        self.local_flag = self.vocab.add_flag(lambda text: self._type(text, strings).local,
+                                              self.local_flag)
         self._attrs = [self.flag] + self._shared + [LOWER]
 
     def share_scan(self, flag: int) -> None:

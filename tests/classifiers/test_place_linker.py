@@ -88,3 +88,16 @@ def test_municipality_tag_fields(clf):
     assert any(e.tag == "GM1970" and e.matched == "Hantum" for e in res.evidence)
     named = clf.classify("De gemeente Emmen sluit het zwembad.").municipalities[0]
     assert named.place is None
+
+
+def test_linker_alone_finds_the_same_places(clf):
+    """Without the theme matcher before it, the linker makes its own scan of the Doc."""
+    texts = ["Feest in Hantum en Dokkum, #HetHogeland en Vorden-Hengelo!",
+             "Bibliotheek in Bergambacht dicht. Dorpshuis in Laren (Gld) zoekt beheerders. #Lochem",
+             "Achterhoekse dorpen krijgen glasvezel, zegt FC Twente in Enschede."]
+    for text in texts:
+        full = clf.nlp(text)
+        with clf.nlp.select_pipes(disable=["listener_theme_matcher"]):
+            alone = clf.nlp(text)
+        assert alone._.listener_places == full._.listener_places and full._.listener_places
+        assert alone._.listener_regions == full._.listener_regions
