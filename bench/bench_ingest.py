@@ -47,7 +47,7 @@ def _pss_mb(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         try:
-            m = re.search(r"^Pss:\s+(\d+) kB", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.M)
+            m = re.search(r"^Pss:\s+(\d+) kB", Path(f"/proc/{pid}/smaps_rollup").read_text(), re.MULTILINE)
         except OSError:
             continue
         total += int(m.group(1)) if m else 0

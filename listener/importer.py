@@ -46,6 +46,7 @@ from listener.tagging import Tagger
 log = logging.getLogger(__name__)
 
 BATCH = 500
+ANALYZE_AFTER = 10_000  # new posts after which the planner statistics are refreshed
 WORKER_BATCHES = 100  # batches a worker process prepares before a fresh one takes over
 MAX_BAD_KEPT = 50  # line numbers kept for the report; all bad lines are counted
 MAX_TEXT = 100_000
@@ -270,8 +271,8 @@ def _run(batches: Iterator[Batch], workers: int, tagger: Tagger | None, store: C
     first = next(batches, None)
     if first is None:
         return
-    # The first batch runs here: a file with nothing readable fails before anything is loaded
-    # or forked, and a small file never starts processes.
+    # The first batch runs here: a small file never starts processes, and the classifier is
+    # loaded (lazily, once) before any worker is forked.
     store(_prepare_batch(*first))
     second = next(batches, None)
     if second is None:
@@ -366,6 +367,9 @@ def import_file(factory: sessionmaker[Session], path: str | Path, tagger: Tagger
             run.fetched, run.new, run.duplicate = c.fetched, c.new, c.duplicate
             run.skipped, run.irrelevant, run.warnings = c.skipped, c.irrelevant, result.bad
             run.duration_s = round(result.elapsed_s, 3)
+    if result.counts.new >= ANALYZE_AFTER:
+        with session_scope(factory) as s:
+            queries.refresh_statistics(s)
     if result.good == 0:
         detail = f"{result.bad} bad lines" if result.bad else "no lines"
         raise InputError(f"{p}: nothing could be imported ({detail}"

@@ -75,7 +75,7 @@ def _count_week(session: Session, week: Week, levels: set[str]) -> tuple[WeekCou
     # One row per unique text: the earliest stored copy stands for the others (as in berichten.csv).
     rep: dict[str, int] = {}
     n_stored = 0
-    for pid, digest in session.execute(select(p.id, p.content_hash).where(in_week)):
+    for pid, digest in session.execute(select(p.id, p.content_hash).where(in_week)).all():
         n_stored += 1
         if digest not in rep or pid < rep[digest]:
             rep[digest] = pid
@@ -86,7 +86,7 @@ def _count_week(session: Session, week: Week, levels: set[str]) -> tuple[WeekCou
     tags: dict[int, list[tuple[str, str, str | None]]] = {}
     for pid, kind, tag, place in session.execute(
             select(pt.post_id, pt.kind, pt.tag, pt.place)
-            .join_from(Post.__table__, PostTag.__table__, pt.post_id == p.id).where(in_week)):
+            .join_from(Post.__table__, PostTag.__table__, pt.post_id == p.id).where(in_week)).all():
         if pid in reps:
             tags.setdefault(pid, []).append((kind, tag, place))
     for ts in tags.values():
@@ -123,7 +123,7 @@ def load_stored(session: Session, weeks: Sequence[Week], kinds: Sequence[str] | 
     if kinds:
         q = q.where(w.area_kind.in_(kinds))
     out: dict[str, WeekCounts] = {}
-    for week, kind, area, place, theme, n, nprob, ninit in session.execute(q):
+    for week, kind, area, place, theme, n, nprob, ninit in session.execute(q).all():
         out.setdefault(week, {})[(kind, area, place or "", theme or "")] = Counts(n, nprob, ninit)
     return out
 

@@ -14,11 +14,15 @@ from listener.store.models import Post, PostTag
 
 COLUMNS = ["datum", "platform", "bron", "gemeente", "plaats", "regio", "themas", "signalen", "tekst", "link",
            "bewijs", "aantal_keer"]
-CHUNK = 500
+_THEME_ORDER = {t: i for i, t in enumerate(THEMES)}
 
 
 def _join(values: Iterable[str | None]) -> str:
-    return ", ".join(dict.fromkeys(v for v in values if v))
+    out: list[str] = []
+    for v in values:  # a post has one or two of each: a list beats a dict here
+        if v and v not in out:
+            out.append(v)
+    return ", ".join(out)
 
 
 def _evidence(tags: list[Any]) -> str:
@@ -34,7 +38,7 @@ def _row(post: Any, tags: list[Any]) -> dict[str, Any]:
     by_kind: dict[str, list[Any]] = {}
     for t in tags:
         by_kind.setdefault(t.kind, []).append(t)
-    themes = sorted({t.tag for t in by_kind.get("theme", [])}, key=lambda x: (THEMES.index(x) if x in THEMES else 99, x))
+    themes = sorted({t.tag for t in by_kind.get("theme", [])}, key=lambda x: (_THEME_ORDER.get(x, 99), x))
     munis = by_kind.get("municipality", [])
     return {
         "datum": local_date(post.created_at or post.collected_at),
@@ -64,8 +68,9 @@ def build(session: Session, week: Week, gemeenten: Iterable[str] = (), signal: s
     # The week's tags in one join, not an EXISTS per post: whether a post has a theme, is about
     # a chosen municipality or carries the signal is decided from them below.
     tags: dict[int, list[Any]] = {}
+    # .all(): the driver's fetchall, not a fetchone per row.
     for tag in session.execute(select(pt.id, pt.post_id, pt.kind, pt.tag, pt.label, pt.place, pt.matched)
-                               .join_from(Post.__table__, PostTag.__table__, pt.post_id == p.id).where(in_week)):
+                               .join_from(Post.__table__, PostTag.__table__, pt.post_id == p.id).where(in_week)).all():
         tags.setdefault(tag.post_id, []).append(tag)
     codes = set(gemeenten)
 
@@ -78,7 +83,7 @@ def build(session: Session, week: Week, gemeenten: Iterable[str] = (), signal: s
     copies: dict[str, int] = {}
     first: dict[str, Any] = {}
     for row in session.execute(select(p.id, p.content_hash, p.created_at, p.collected_at, p.platform, p.source_id,
-                                      p.text, p.url).where(in_week).order_by(p.id)):
+                                      p.text, p.url).where(in_week).order_by(p.id)).all():
         ts = tags.get(row.id)
         if not ts or not wanted(ts):
             continue
