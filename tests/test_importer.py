@@ -196,3 +196,16 @@ def test_worker_processes_store_the_same_as_one_process(tmp_path: Path, tagger, 
         engine.dispose()
     assert results[0] == results[1] and stored[0] == stored[1]
     assert results[0][1] == 7 and [n for n, _ in results[0][2]] == [i + 1 for i in range(600) if i % 97 == 5]
+
+
+def test_planner_statistics_refreshed_after_a_large_import(store, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import listener.importer
+
+    engine, factory = store
+    monkeypatch.setattr(listener.importer, "ANALYZE_AFTER", 10)  # the sample has 14 good lines
+    import_file(factory, SAMPLES / "import_sample.jsonl", tagger=None)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            analysed = dict(conn.execute(text("SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                                              "WHERE relname IN ('posts', 'post_tags')")).all())
+        assert analysed == {"posts": True, "post_tags": True}
