@@ -70,6 +70,22 @@ class _SlowFeeds:
         self.httpd.server_close()
 
 
+def _ok_runs(db: Path) -> int:
+    """Runs committed as ok, read by a separate read-only connection (0 before the schema exists)."""
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return con.execute("SELECT count(*) FROM runs WHERE status = 'ok'").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
 def _write_sources(tmp_path: Path, url: str, schedules: list[str], concurrency: int = 2) -> Path:
     srcs = [{"id": f"feed-{i}", "kind": "rss", "url": f"{url}/feed/{i}.xml", "schedule": sch,
              "languages": [], "keep_irrelevant": True} for i, sch in enumerate(schedules)]
@@ -166,10 +182,12 @@ def test_daemon_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path) -> None:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         try:
             deadline = time.monotonic() + TIMEOUT_S
-            while sum(feeds.hits.values()) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            # Two sources committed and more in flight (each answer takes a second): then SIGTERM.
+            while ((_ok_runs(tmp_path / "listener.db") < 2 or sum(feeds.hits.values()) < 3)
+                   and proc.poll() is None and time.monotonic() < deadline):
                 time.sleep(0.05)
             assert proc.poll() is None, proc.communicate()
-            assert sum(feeds.hits.values()) >= 3, "the daemon never got going"
+            assert _ok_runs(tmp_path / "listener.db") >= 2, "the daemon never got going"
             proc.send_signal(signal.SIGTERM)  # two feeds done, more in flight
             _, err = proc.communicate(timeout=TIMEOUT_S)
         finally:
