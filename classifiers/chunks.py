@@ -137,7 +137,8 @@ class ChunkCache:
                 self.boring.discard(key)
         doc = self.tokenizer(chunk)
         trigger = any(r in chunk for r in self.risky) or any(test(doc) for test in self.tests)
-        edge = (EDGE_END if doc[-1].text in self.edge_end else 0) | (EDGE_START if doc[0].text in self.edge_start else 0)
+        edge = EDGE_END if doc[-1].text in self.edge_end else 0
+        edge |= EDGE_START if doc[0].text in self.edge_start else 0
         rec = cache[chunk] = Chunk(doc, self, trigger, edge)
         if not trigger:
             self.boring.add(chunk)

@@ -114,7 +114,8 @@ class PlaceLinker:
                 if tok.lower_ != "#" or self._hash_in_name:
                     return True
                 i = tok.i + 1
-                if i < len(tokens) and tokens[i].idx == tok.idx + 1 and squash(tokens[i].text) in self.gazetteer.by_squash:
+                if i < len(tokens) and tokens[i].idx == tok.idx + 1 and \
+                        squash(tokens[i].text) in self.gazetteer.by_squash:
                     return True
         return False
 
@@ -257,7 +258,8 @@ class PlaceLinker:
                 if len(pick) != 1 and kind != "elders":
                     pick = [c for c in cands if municipalities[c].province in known_provinces]
                 if len(pick) != 1 and kind not in ("gedeeld", "elders"):
-                    pick = [c for c, p in cands.items() if p is None and short_name(municipalities[c].name).lower() == key]
+                    pick = [c for c, p in cands.items()
+                            if p is None and short_name(municipalities[c].name).lower() == key]
                 if len(pick) == 1:
                     accepted[start] = (pick[0], cands[pick[0]], view.idx(start), _end(view, end))
         return [accepted[k] for k in sorted(accepted)] if len(accepted) > 1 else list(accepted.values())

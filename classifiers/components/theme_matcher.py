@@ -118,7 +118,8 @@ class ThemeMatcher:
         data[_TOPICS], data[_LOCAL] = topics or ([], False)
         return doc
 
-    def topics(self, view: TokenView, marked: list[tuple[int, TypeInfo]]) -> tuple[list[tuple[str, int, int]], bool] | None:
+    def topics(self, view: TokenView,
+               marked: list[tuple[int, TypeInfo]]) -> tuple[list[tuple[str, int, int]], bool] | None:
         """(topics, local) of a post, or None when it has no theme at all.
 
         ``marked``: (position, TypeInfo) of the tokens whose type carries the matcher's lexeme flag, in order.
