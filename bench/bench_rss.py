@@ -1,10 +1,12 @@
-"""Benchmark: 500 RSS feeds on a local server that answers every request after 200 ms.
+"""Benchmark: 500 RSS feeds on 100 local hosts that answer every request after 200 ms.
 
 Runs the real run loop (``listener.pipeline.Pipeline``, what ``listener run --once --all`` runs)
 twice on a fresh store: a first run that fetches, parses, classifies and stores everything, and
 a second run in which every feed answers 304 Not Modified. Targets on a 2-core machine: first
 run < 15 s, 304 run < 5 s. Each configuration is repeated on a fresh store; the table shows
-medians (and the spread). Prints one table.
+medians (and the spread). Prints one table. The feeds are spread over ``--hosts`` local servers
+(one port each), as 500 local feeds live on many sites; the run loop sends at most
+``settings.per_host`` (default 4) requests to one host at a time.
 
     .venv/bin/python bench/bench_rss.py                           # SQLite and PostgreSQL, classifier on and off
     .venv/bin/python bench/bench_rss.py --backend sqlite --classifier off --repeat 1
@@ -29,6 +31,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -53,7 +56,7 @@ def feed_body(i: int, items: int) -> bytes:
             "</channel></rss>").encode("utf-8")
 
 
-def serve(port_q: "mp.Queue[int]", n_feeds: int, items: int, delay: float) -> None:
+def serve(port_q: "mp.Queue[list[int]]", n_feeds: int, items: int, delay: float, hosts: int) -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     bodies = {f"/feed/{i}.xml": feed_body(i, items) for i in range(n_feeds)}
@@ -91,9 +94,12 @@ def serve(port_q: "mp.Queue[int]", n_feeds: int, items: int, delay: float) -> No
         daemon_threads = True
         request_queue_size = 256
 
-    httpd = Server(("127.0.0.1", 0), Handler)
-    port_q.put(httpd.server_address[1])
-    httpd.serve_forever(poll_interval=0.1)
+    # One listening socket per feed host: the run loop caps the requests per host (settings.per_host).
+    servers = [Server(("127.0.0.1", 0), Handler) for _ in range(hosts)]
+    for httpd in servers[1:]:
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    port_q.put([httpd.server_address[1] for httpd in servers])
+    servers[0].serve_forever(poll_interval=0.1)
 
 
 class Store:
@@ -131,7 +137,7 @@ class Store:
         self.name = None
 
 
-def one_repetition(url: str, args: argparse.Namespace, backend: str, tagger: Any, rep: int) -> dict[str, Any]:
+def one_repetition(urls: list[str], args: argparse.Namespace, backend: str, tagger: Any, rep: int) -> dict[str, Any]:
     """Both runs on a fresh store; wall seconds, statuses and posts stored."""
     from sqlalchemy import func, select
 
@@ -145,12 +151,13 @@ def one_repetition(url: str, args: argparse.Namespace, backend: str, tagger: Any
     settings = {"concurrency": args.concurrency} if args.concurrency else {}
     data = {
         "settings": settings,
-        "sources": [{"id": f"feed-{i}", "kind": "rss", "url": f"{url}/feed/{i}.xml", "languages": []}
+        "sources": [{"id": f"feed-{i}", "kind": "rss", "url": f"{urls[i % len(urls)]}/feed/{i}.xml",
+                     "languages": []}
                     for i in range(args.feeds)],
     }
     cfg = parse_config(data, tmp / "sources.yaml")
     engine, factory = open_store(store.url())
-    out: dict[str, Any] = {"concurrency": cfg.settings.concurrency}
+    out: dict[str, Any] = {"concurrency": f"{cfg.settings.concurrency}/{cfg.settings.per_host}"}
     try:
         for run in ("first", "304"):
             profiler = _profiler(args)
@@ -202,6 +209,9 @@ def main() -> int:
     ap.add_argument("--feeds", type=int, default=500)
     ap.add_argument("--items", type=int, default=20, help="entries per feed")
     ap.add_argument("--delay", type=float, default=0.2, help="seconds before each answer")
+    ap.add_argument("--hosts", type=int, default=100,
+                    help="feed hosts (ports) the feeds are spread over; at most settings.per_host requests go "
+                         "to one host at a time (default 100: 5 feeds per host)")
     ap.add_argument("--concurrency", type=int, default=None,
                     help="settings.concurrency (1-64); default: the built-in default")
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -217,13 +227,13 @@ def main() -> int:
 
     ctx = mp.get_context("spawn")
     port_q: mp.Queue[int] = ctx.Queue()
-    proc = ctx.Process(target=serve, args=(port_q, args.feeds, args.items, args.delay), daemon=True)
+    proc = ctx.Process(target=serve, args=(port_q, args.feeds, args.items, args.delay, args.hosts), daemon=True)
     proc.start()
     load_before = _load()
     rows = []
     notes = []
     try:
-        url = f"http://127.0.0.1:{port_q.get(timeout=30)}"
+        urls = [f"http://127.0.0.1:{port}" for port in port_q.get(timeout=30)]
         for clf in classifiers:
             tagger = None
             if clf == "on":
@@ -234,18 +244,19 @@ def main() -> int:
                 notes.append(f"classifier {tagger.version} loaded in {time.perf_counter() - t0:.1f} s "
                              "(before the run, as `listener run` does; not in the figures)")
             for backend in backends:
-                reps = [one_repetition(url, args, backend, tagger, i) for i in range(args.repeat)]
+                reps = [one_repetition(urls, args, backend, tagger, i) for i in range(args.repeat)]
                 rows.append((backend, clf, reps))
     finally:
         proc.terminate()
         proc.join(5)
 
-    print(f"\nbench_rss: {args.feeds} feeds x {args.items} entries, {args.delay * 1000:.0f} ms per answer, "
+    print(f"\nbench_rss: {args.feeds} feeds x {args.items} entries on {args.hosts} hosts, "
+          f"{args.delay * 1000:.0f} ms per answer, "
           f"{os.cpu_count()} CPUs, {args.repeat} repetitions (median [min-max]; cpu s = CPU time the run used); "
           f"load average before {load_before}, after {_load()}")
     for n in notes:
         print(n)
-    head = (f"{'backend':<10} {'classifier':<10} {'feeds':>5} {'latency':>7} {'conc.':>5} "
+    head = (f"{'backend':<10} {'classifier':<10} {'feeds':>5} {'latency':>7} {'conc./host':>10} "
             f"{'first run s':>18} {'(cpu s)':>7} {'304 run s':>16} {'(cpu s)':>7} {'posts stored':>12} "
             f"{'target s':>10} {'result':>6}")
     print(head)
@@ -259,7 +270,7 @@ def main() -> int:
                or set(r["first_status"]) != {"ok"}]
         ok = statistics.median(first) < TARGETS["first"] and statistics.median(nm) < TARGETS["304"] and not bad
         ok_all &= ok
-        print(f"{backend:<10} {clf:<10} {args.feeds:>5} {args.delay * 1000:>5.0f}ms {reps[0]['concurrency']:>5} "
+        print(f"{backend:<10} {clf:<10} {args.feeds:>5} {args.delay * 1000:>5.0f}ms {reps[0]['concurrency']:>10} "
               f"{_fmt(first):>18} {_med(reps, 'first_cpu'):>7.1f} {_fmt(nm):>16} {_med(reps, '304_cpu'):>7.1f} "
               f"{posts:>12.0f} {'<15 / <5':>10} {'pass' if ok else 'FAIL':>6}")
         for r in bad:

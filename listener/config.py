@@ -69,6 +69,9 @@ class Settings(BaseModel):
     # Sources collected at the same time. Feeds mostly wait on the network: 500 feeds that each
     # answer in 200 ms spend 12.5 s waiting at 8, 3.1 s at 32.
     concurrency: int = Field(default=32, ge=1, le=64)
+    # Of those, at most this many requests to one feed host (scheme, host and port) at a time:
+    # ten generated news-search feeds must not hit one site with ten requests at once.
+    per_host: int = Field(default=4, ge=1, le=64)
     timeout_s: float = Field(default=20.0, gt=0, le=300)
     max_body_mb: float = Field(default=10.0, gt=0, le=500)
     max_items_per_run: int = Field(default=1000, ge=1)

@@ -44,6 +44,10 @@ class RateLimited(SourceError):
     """A platform asked us to wait; the source is deferred to the next run."""
 
 
+class StoreRefused(SourceError):
+    """The database refused one source's posts (a value it cannot take); the others were stored."""
+
+
 class SourceSkipped(ListenerError):
     """A source cannot run now (no credentials, not due); the others run on."""
 

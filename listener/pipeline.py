@@ -10,6 +10,7 @@ sources) is committed together; ``listener.runlog`` writes the runs and leases s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -21,12 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from listener import runlog
 from listener.collectors.base import CollectContext, collector_for
 from listener.config import Config, SourceBase
+from listener.errors import StoreRefused
 from listener.ingest import IngestCounts, Screened, prepare, screen, screen_args, to_rows  # noqa: F401 - API
 from listener.models import Checkpoint, Post, Warning_
 from listener.runlog import DEAD_AFTER_FAILURES, RunSummary, SourceResult  # noqa: F401 - this module's API
@@ -101,6 +103,7 @@ class Pipeline:
             timeout_s=s.timeout_s,
             max_body_bytes=int(s.max_body_mb * 1_000_000),
             max_items_per_run=s.max_items_per_run,
+            max_per_host=s.per_host,
             env=dict(os.environ),
             keyword_sets=config.keyword_sets,
             max_wait_s=s.max_wait_s,
@@ -113,6 +116,7 @@ class Pipeline:
         self._keeper: leases.LeaseKeeper | None = None
         self._unreleased: set[str] = set()  # leases not given back yet (each run's end gives its own)
         self._collectors: dict[str, Any] = {}
+        self._store_failed: dict[str, StoreRefused] = {}  # sources whose posts the database refused this run
         self._lock = threading.Lock()
 
     # -- selection -------------------------------------------------------------------------
@@ -169,6 +173,7 @@ class Pipeline:
             return summary
         keeper = self._keeper = leases.LeaseKeeper(self.factory, self.owner, self.lease_ttl, self.clock)
         self._unreleased = set()
+        self._store_failed = {}
         try:
             opened = self._open(sources, keeper, summary, now, if_due or (only_due and not source_ids), on_result)
             if opened:
@@ -250,6 +255,11 @@ class Pipeline:
             res.warnings += 1
             log.warning("source '%s': %s", sid, item.message)
             return 0
+        refused = self._store_failed.get(sid)
+        if refused is not None:  # the store refused this source's posts: the rest of its run is dropped
+            if item.end is None:
+                return 0
+            item = _Batch([], [], end=refused)
         if item.checkpoint is not None and item.checkpoint.not_modified:
             res.status = "not_modified"
         if item.end is not None:
@@ -271,26 +281,35 @@ class Pipeline:
         """One transaction: the posts, then the checkpoints they cover, then the runs that ended.
 
         A cursor never moves before the posts it covers are stored: both commit, or neither.
+        When the database refuses the group because of one source's data (a value it cannot
+        take), each source's part is stored in a transaction of its own: the offending source
+        fails, the others are stored. A store-wide problem (unreachable, locked, full) still
+        raises, since no source could be stored.
         """
         with_posts = [(src, b) for src, b in ready if b.posts]
         counts = [IngestCounts() for _ in with_posts]
         rows = to_rows([(b.posts, b.screened, src.source, c) for (src, b), c in zip(with_posts, counts)],
                        self.tagger)
-        finished = [(src, b) for src, b in ready if b.end is not None]
-        with session_scope(self.factory) as s:
-            for (new, duplicate), c in zip(runlog.store_batches(s, rows), counts):
-                c.new, c.duplicate = new, duplicate
-            for (src, _), c in zip(with_posts, counts):
-                res = src.result  # before finish_runs writes these counts into the runs rows
-                res.fetched += c.fetched
-                res.new += c.new
-                res.duplicate += c.duplicate
-                res.skipped += c.skipped
-                res.irrelevant += c.irrelevant
-            runlog.apply_checkpoints(s, [(src.source.id, b.checkpoint) for src, b in ready if b.checkpoint])
-            runlog.finish_runs(s, [(src.result, src.run_id, b.end if isinstance(b.end, BaseException) else None)
-                                   for src, b in finished], self.owner)
-        for src, _ in finished:
+        tallies = {id(b): (c, r) for (_, b), c, r in zip(with_posts, counts, rows)}
+        try:
+            self._commit(ready, tallies)
+        except DBAPIError as exc:
+            if len({src.source.id for src, _ in ready}) == 1:
+                self._refused(ready, exc)
+            else:
+                log.info("the store refused a group of %d batches (%s); storing each source on its own",
+                         len(ready), type(exc.orig).__name__)
+                by_source: dict[str, list[tuple[_Live, _Batch]]] = {}
+                for src, b in ready:
+                    by_source.setdefault(src.source.id, []).append((src, b))
+                for part in by_source.values():
+                    try:
+                        self._commit(part, tallies)
+                    except DBAPIError as exc_part:
+                        self._refused(part, exc_part)
+        for src, b in ready:
+            if b.end is None:
+                continue
             res = src.result
             self._unreleased.discard(res.source_id)
             del live[res.source_id]
@@ -298,6 +317,47 @@ class Pipeline:
             summary.results.append(res)
             if on_result:
                 on_result(res)
+
+    def _commit(self, ready: list[tuple[_Live, _Batch]],
+                tallies: dict[int, tuple[IngestCounts, list[Any]]]) -> None:
+        """Store ``ready`` in one transaction; the sources' results change only if it commits."""
+        with_posts = [(src, b) for src, b in ready if b.posts]
+        finished = [(src, b) for src, b in ready if b.end is not None]
+        before = {id(src): dataclasses.replace(src.result) for src, _ in ready}
+        try:
+            with session_scope(self.factory) as s:
+                stored = runlog.store_batches(s, [tallies[id(b)][1] for _, b in with_posts])
+                for (src, b), (new, duplicate) in zip(with_posts, stored):
+                    c = tallies[id(b)][0]
+                    res = src.result  # before finish_runs writes these counts into the runs rows
+                    res.fetched += c.fetched
+                    res.new += new
+                    res.duplicate += duplicate
+                    res.skipped += c.skipped
+                    res.irrelevant += c.irrelevant
+                runlog.apply_checkpoints(s, [(src.source.id, b.checkpoint) for src, b in ready if b.checkpoint])
+                runlog.finish_runs(s, [(src.result, src.run_id, b.end if isinstance(b.end, BaseException) else None)
+                                       for src, b in finished], self.owner)
+        except BaseException:
+            for src, _ in ready:  # nothing was stored: the counts go back to what they were
+                vars(src.result).update(vars(before[id(src)]))
+            raise
+
+    def _refused(self, part: list[tuple[_Live, _Batch]], exc: DBAPIError) -> None:
+        """The store refused one source's posts: the source fails (its cursor stays where it was,
+        so nothing is lost), its collector stops, and its run is recorded as failed."""
+        src = part[0][0]
+        sid = src.source.id
+        reason = " ".join(str(exc.orig).split())[:200]
+        err = StoreRefused(f"source '{sid}': the database refused its posts ({type(exc.orig).__name__}: {reason}); "
+                         "nothing of this batch was stored, the next run collects it again")
+        self._store_failed[sid] = err
+        runlog.set_failure(src.result, err)
+        log.error("%s", err, extra={"source_id": sid})
+        ended = [(s_, b) for s_, b in part if b.end is not None]
+        if ended:  # the run ended in this group: record it as failed now, without the refused posts
+            with session_scope(self.factory) as s:
+                runlog.finish_runs(s, [(src.result, src.run_id, err)], self.owner)
 
     def _collector(self, kind: str) -> Any:
         with self._lock:
@@ -313,7 +373,8 @@ class Pipeline:
         self._collectors.clear()
 
     def _stopping(self, source_id: str) -> bool:
-        return self.stop.is_set() or (self._keeper is not None and source_id in self._keeper.lost)
+        return self.stop.is_set() or source_id in self._store_failed or \
+            (self._keeper is not None and source_id in self._keeper.lost)
 
     def _produce(self, src: SourceBase, state: Any, events: queue.Queue) -> None:
         """Collect one source in this thread; hand over screened batches, its warnings and its end."""

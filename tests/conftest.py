@@ -84,3 +84,92 @@ def sqlite_store(tmp_path: Path):  # noqa: ANN201
     engine, factory = open_store(f"sqlite:///{tmp_path / 'listener.db'}")
     yield engine, factory
     engine.dispose()
+
+
+FEED_ITEMS = 4  # entries per feed of FeedServer
+FEED_TIMEOUT_S = 90
+
+
+def feed_xml(n: int) -> bytes:
+    """RSS feed number ``n`` of FeedServer: FEED_ITEMS entries about a village."""
+    items = "".join(
+        f"<item><title>Dorpshuis {n} bericht {i}</title><link>https://example.org/{n}/{i}</link>"
+        f"<guid>f{n}-{i}</guid><description>De buurtbus in dorp {n} rijdt niet meer ({i}).</description></item>"
+        for i in range(FEED_ITEMS)
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Feed {n}</title>'
+            f"{items}</channel></rss>").encode()
+
+
+class FeedServer:
+    """A local feed host: /feed/N.xml after ``delay`` seconds, with an ETag.
+
+    Counts requests per path (``hits``), the most answered at once (``max_in_flight``) and when
+    each was answered (``spans``); ``gate`` can hold answers back. A context manager.
+    """
+
+    ITEMS = FEED_ITEMS
+    TIMEOUT_S = FEED_TIMEOUT_S
+
+    def __init__(self, delay: float = 0.0) -> None:
+        import threading
+        import time
+        from collections import Counter
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.delay = delay
+        self.hits: Counter[str] = Counter()
+        self.requested = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.in_flight = self.max_in_flight = 0
+        self.spans: list[tuple[float, float]] = []
+        lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                with lock:
+                    server.hits[self.path] += 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                start = time.monotonic()
+                try:
+                    server.requested.set()
+                    server.gate.wait(FEED_TIMEOUT_S)
+                    time.sleep(server.delay)  # a slow feed host
+                    n = int(self.path.rsplit("/", 1)[-1].split(".")[0])
+                    body = feed_xml(n)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("ETag", f'"feed-{n}"')
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    with lock:
+                        server.in_flight -= 1
+                        server.spans.append((start, time.monotonic()))
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FeedServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.gate.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> type[FeedServer]:
+    """The FeedServer class: ``with feed_server(delay=0.3) as feeds: ... feeds.url ...``."""
+    return FeedServer

@@ -10,11 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-from collections import Counter
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -28,61 +24,6 @@ from listener.store.db import open_store, session_scope
 from listener.store.models import Post as PostRow
 from listener.store.models import Run, SourceState
 
-ITEMS = 4
-TIMEOUT_S = 90
-
-
-def feed_xml(n: int) -> bytes:
-    items = "".join(
-        f"<item><title>Dorpshuis {n} bericht {i}</title><link>https://example.org/{n}/{i}</link>"
-        f"<guid>f{n}-{i}</guid><description>De buurtbus in dorp {n} rijdt niet meer ({i}).</description></item>"
-        for i in range(ITEMS)
-    )
-    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Feed {n}</title>{items}</channel></rss>'.encode()
-
-
-class FeedServer:
-    """Serves /feed/N.xml after ``delay`` seconds; counts requests; ``gate`` can hold answers back."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.hits: Counter[str] = Counter()
-        self.requested = threading.Event()
-        self.gate = threading.Event()
-        self.gate.set()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
-                server.hits[self.path] += 1
-                server.requested.set()
-                server.gate.wait(TIMEOUT_S)
-                time.sleep(server.delay)  # a slow feed, so that two runs overlap
-                n = int(self.path.rsplit("/", 1)[-1].split(".")[0])
-                body = feed_xml(n)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", f'"feed-{n}"')
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FeedServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.gate.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def write_sources(tmp_path: Path, url: str, n: int, schedule: str = "1h", concurrency: int = 4) -> Path:
@@ -119,14 +60,14 @@ def migrated(db_url: str) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_two_runs_at_once_collect_every_source_exactly_once(tmp_path: Path, migrated: str) -> None:
+def test_two_runs_at_once_collect_every_source_exactly_once(tmp_path: Path, migrated: str, feed_server) -> None:
     n = 8
-    with FeedServer(delay=0.3) as server:
+    with feed_server(delay=0.3) as server:
         sources = write_sources(tmp_path, server.url, n)
         procs = [subprocess.Popen(listener_cmd(migrated, sources, "run", "--once"), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path)
                  for _ in range(2)]
-        outs = [p.communicate(timeout=TIMEOUT_S) for p in procs]
+        outs = [p.communicate(timeout=server.TIMEOUT_S) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, (out, err)
     # Every feed was fetched exactly once, by one of the two processes.
@@ -141,7 +82,7 @@ def test_two_runs_at_once_collect_every_source_exactly_once(tmp_path: Path, migr
     assert sorted(r.source_id for r in runs) == sorted(f"feed-{i}" for i in range(n))
     assert {r.status for r in runs} == {"ok"} and all(r.finished_at for r in runs)
     assert sum(r.duplicate for r in runs) == 0
-    assert n_posts == n_distinct == n * ITEMS
+    assert n_posts == n_distinct == n * server.ITEMS
     assert leases == [None] * n  # every lease given back
     # The two processes really overlapped: work was shared or seen as locked / already done.
     owners = {r.owner for r in runs}
@@ -150,8 +91,9 @@ def test_two_runs_at_once_collect_every_source_exactly_once(tmp_path: Path, migr
 
 
 @pytest.mark.slow
-def test_lease_of_a_killed_process_expires_and_the_next_run_collects(tmp_path: Path, migrated: str) -> None:
-    with FeedServer() as server:
+def test_lease_of_a_killed_process_expires_and_the_next_run_collects(tmp_path: Path, migrated: str,
+                                                                     feed_server) -> None:
+    with feed_server() as server:
         sources = write_sources(tmp_path, server.url, 1, schedule="5m")
         server.gate.clear()  # the feed does not answer: the run hangs with its lease taken
         # The run loop itself in a child process (the CLI would add seconds loading the classifier).
@@ -161,10 +103,10 @@ def test_lease_of_a_killed_process_expires_and_the_next_run_collects(tmp_path: P
         proc = subprocess.Popen([sys.executable, "-c", script, migrated, str(sources)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=subprocess_env(), cwd=tmp_path)
         try:
-            assert server.requested.wait(TIMEOUT_S), "the run never fetched the feed"
+            assert server.requested.wait(server.TIMEOUT_S), "the run never fetched the feed"
         finally:
             proc.send_signal(signal.SIGKILL)
-            proc.wait(TIMEOUT_S)
+            proc.wait(server.TIMEOUT_S)
         server.gate.set()
         cfg = load_config(sources)
         engine, factory = open_store(migrated)
@@ -179,7 +121,7 @@ def test_lease_of_a_killed_process_expires_and_the_next_run_collects(tmp_path: P
             # Once it has expired (and the source is due again), the next run takes it over.
             later = stale + timedelta(minutes=5)
             res = Pipeline(cfg, factory, None, clock=lambda: later).run()
-            assert [(r.source_id, r.status, r.new) for r in res.results] == [("feed-0", "ok", ITEMS)]
+            assert [(r.source_id, r.status, r.new) for r in res.results] == [("feed-0", "ok", server.ITEMS)]
             with session_scope(factory) as s:
                 runs = {r.owner.endswith(f":{proc.pid}"): r for r in s.scalars(select(Run))}
                 state = s.get(SourceState, "feed-0")

@@ -242,3 +242,53 @@ def test_ids_and_links_that_name_the_author_are_not_stored_in_the_clear(
     assert [r.external_id for r in prepare(posts, src, None, IngestCounts())] == ids
     monkeypatch.setenv("LISTENER_PSEUDONYM_KEY", "another-deployment-key-987654")
     assert prepare(posts[:1], src, None, IngestCounts())[0].external_id != ids[0]
+
+
+def _refuse_poisoned_posts(engine) -> None:  # noqa: ANN001
+    """A database-side rule that refuses some posts, as a column the data does not fit would."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("CREATE TRIGGER refuse_poison BEFORE INSERT ON posts WHEN NEW.text LIKE '%GIFTIG%' "
+                              "BEGIN SELECT RAISE(ABORT, 'giftig bericht'); END"))
+        else:
+            conn.execute(text("CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+                              "IF NEW.text LIKE '%GIFTIG%' THEN RAISE EXCEPTION 'giftig bericht' USING ERRCODE = '22000'; "
+                              "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER refuse_poison BEFORE INSERT ON posts FOR EACH ROW "
+                              "EXECUTE FUNCTION refuse_poison()"))
+
+
+def test_posts_the_database_refuses_fail_their_source_only(tmp_path: Path, store) -> None:
+    # The batches of many sources share a transaction; when the database refuses one source's
+    # posts, the others are still stored, and the refused source loses nothing (its cursor stays).
+    engine, factory = store
+    _refuse_poisoned_posts(engine)
+    items = [f"Bericht {i} over de buurtbus in het dorp" for i in range(7)]
+    poisoned = [*items[:4], "Bericht GIFTIG over de buurtbus", *items[5:]]
+    sources = [{"id": f"s{i:02d}", "kind": "scripted", "items": items, "languages": []} for i in range(12)]
+    sources.append({"id": "poison", "kind": "scripted", "items": poisoned, "languages": []})
+    cfg = parse_config({"settings": {"batch_size": 3, "concurrency": 4}, "sources": sources},
+                       tmp_path / "sources.yaml")
+    summary = Pipeline(cfg, factory, tagger=None).run(only_due=False)
+    done = {r.source_id: (r.status, r.new) for r in summary.results}
+    assert done.pop("poison")[0] == "failed"
+    assert done == {f"s{i:02d}": ("ok", 7) for i in range(12)}
+    assert summary.exit_code == 3
+    with session_scope(factory) as s:
+        run = s.scalars(select(Run).where(Run.source_id == "poison")).one()
+        state = s.get(SourceState, "poison")
+        stored = list(s.scalars(select(PostRow.external_id).where(PostRow.source_id == "poison")))
+        assert s.scalar(select(func.count()).select_from(PostRow).where(PostRow.source_id != "poison")) == 12 * 7
+    assert run.status == "failed" and "refused its posts" in run.error and "giftig bericht" in run.error
+    assert state.consecutive_failures == 1 and state.lease_owner is None
+    assert "p4" not in stored and int(state.cursor or 0) <= 4 and run.new == len(stored)
+    # Once the post is fixed, the next run collects the rest from the cursor: nothing lost.
+    fixed = parse_config({"sources": [{"id": "poison", "kind": "scripted", "items": items, "languages": []}]},
+                         tmp_path / "sources.yaml")
+    again = Pipeline(fixed, factory, tagger=None).run(["poison"])
+    assert again.results[0].status == "ok"
+    with session_scope(factory) as s:
+        assert sorted(s.scalars(select(PostRow.external_id).where(PostRow.source_id == "poison"))) == \
+            [f"p{i}" for i in range(7)]

@@ -7,11 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,48 +24,6 @@ from listener.store.db import open_store, session_scope
 from listener.store.models import Post as PostRow
 from listener.store.models import Run, SourceState
 
-ITEMS = 4
-TIMEOUT_S = 90
-
-
-def _feed(n: int) -> bytes:
-    items = "".join(f"<item><title>Dorp {n} bericht {i}</title><link>https://example.org/{n}/{i}</link>"
-                    f"<guid>f{n}-{i}</guid><description>De bus rijdt niet meer.</description></item>"
-                    for i in range(ITEMS))
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>F{n}</title>{items}</channel></rss>'.encode()
-
-
-class _SlowFeeds:
-    """A local HTTP server answering /feed/N.xml after ``delay`` seconds, with an ETag."""
-
-    def __init__(self, delay: float) -> None:
-        hits: Counter[str] = Counter()
-        self.hits = hits
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
-                hits[self.path] += 1
-                time.sleep(delay)
-                n = int(self.path.rsplit("/", 1)[-1].split(".")[0])
-                body = _feed(n)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", f'"feed-{n}"')
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def _ok_runs(db: Path) -> int:
@@ -170,9 +126,8 @@ def test_stop_request_reaches_running_pipelines(tmp_path: Path, sqlite_store) ->
 
 
 @pytest.mark.slow
-def test_daemon_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path) -> None:
-    feeds = _SlowFeeds(delay=1.0)
-    try:
+def test_daemon_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path, feed_server) -> None:
+    with feed_server(delay=1.0) as feeds:
         sources = _write_sources(tmp_path, feeds.url, ["1h"] * 6, concurrency=2)
         db_url = f"sqlite:///{tmp_path / 'listener.db'}"
         env = {k: v for k, v in os.environ.items() if k != "LISTENER_DATABASE_URL"}
@@ -181,7 +136,7 @@ def test_daemon_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path) -> None:
              "schedule", "--reports-dir", str(tmp_path / "reports")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         try:
-            deadline = time.monotonic() + TIMEOUT_S
+            deadline = time.monotonic() + feeds.TIMEOUT_S
             # Two sources committed and more in flight (each answer takes a second): then SIGTERM.
             while ((_ok_runs(tmp_path / "listener.db") < 2 or sum(feeds.hits.values()) < 3)
                    and proc.poll() is None and time.monotonic() < deadline):
@@ -189,13 +144,11 @@ def test_daemon_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path) -> None:
             assert proc.poll() is None, proc.communicate()
             assert _ok_runs(tmp_path / "listener.db") >= 2, "the daemon never got going"
             proc.send_signal(signal.SIGTERM)  # two feeds done, more in flight
-            _, err = proc.communicate(timeout=TIMEOUT_S)
+            _, err = proc.communicate(timeout=feeds.TIMEOUT_S)
         finally:
             if proc.poll() is None:
                 proc.kill()
         assert proc.returncode == 0, err
-    finally:
-        feeds.close()
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any("SIGTERM received" in x["message"] for x in logs)
     assert any(x["message"] == "scheduler stopped cleanly" for x in logs)
@@ -216,16 +169,15 @@ def test_daemon_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path) -> None:
         # The cursor (ETag) is stored only with every post it covers; nothing left leased.
         assert st.lease_owner is None
         if st.etag:
-            assert per_source.get(sid) == ITEMS
+            assert per_source.get(sid) == feeds.ITEMS
     for r in runs:
         assert (r.status == "ok") == bool(states[r.source_id].etag)
         assert r.new == per_source.get(r.source_id, 0)
 
 
 @pytest.mark.slow
-def test_run_once_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path) -> None:
-    feeds = _SlowFeeds(delay=1.0)
-    try:
+def test_run_once_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path, feed_server) -> None:
+    with feed_server(delay=1.0) as feeds:
         sources = _write_sources(tmp_path, feeds.url, ["1h"] * 6, concurrency=2)
         db_url = f"sqlite:///{tmp_path / 'listener.db'}"
         env = {k: v for k, v in os.environ.items() if k != "LISTENER_DATABASE_URL"}
@@ -234,17 +186,15 @@ def test_run_once_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path) -> None:
             [sys.executable, "-m", "listener", "--db", db_url, "--sources", str(sources), "run", "--once", "--all"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
         try:
-            deadline = time.monotonic() + TIMEOUT_S
+            deadline = time.monotonic() + feeds.TIMEOUT_S
             while sum(feeds.hits.values()) < 3 and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert proc.poll() is None, proc.communicate()
             proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=TIMEOUT_S)
+            out, err = proc.communicate(timeout=feeds.TIMEOUT_S)
         finally:
             if proc.poll() is None:
                 proc.kill()
-    finally:
-        feeds.close()
     assert proc.returncode == 0, err
     assert "SIGTERM received" in err and "Traceback" not in err
     assert "interrupted" in out  # the summary table says which sources were cut short
@@ -261,4 +211,4 @@ def test_run_once_stops_cleanly_on_sigterm_mid_batch(tmp_path: Path) -> None:
         assert st.lease_owner is None
         assert r.new == per_source.get(r.source_id, 0)
         if st.etag:  # a cursor only with every post it covers
-            assert per_source.get(r.source_id) == ITEMS
+            assert per_source.get(r.source_id) == feeds.ITEMS

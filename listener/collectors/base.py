@@ -32,6 +32,7 @@ class CollectContext:
     max_body_bytes: int = 10_000_000
     max_redirects: int = 5
     max_items_per_run: int = 1000
+    max_per_host: int = 4  # requests to one host (scheme, host, port) at the same time
     env: Mapping[str, str] = field(default_factory=dict)
     # Injected so tests never really sleep and can move time.
     now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))

@@ -28,6 +28,7 @@ from pydantic import Field, field_validator, model_validator
 
 from listener.collectors.base import CollectContext, Item, register
 from listener.collectors.common import (
+    cap_posts,
     iso,
     one_line,
     parse_reset,
@@ -146,7 +147,6 @@ class BlueskyCollector:
         password = (self.ctx.env.get(PASSWORD_ENV) or "").strip()
         since = parse_time(state.cursor)
         newest = since
-        n = 0
         seen: set[str] = set()
         streams: list[Iterator[dict[str, Any]]] = []
         clients: list[Client] = []
@@ -164,7 +164,8 @@ class BlueskyCollector:
             client = clients[0] if clients else self._client(self.public_url)
             clients.append(client)
             streams += [self._author_feed(client, source, a, since) for a in source.accounts]
-        try:
+        def posts() -> Iterator[Post]:
+            nonlocal newest
             for stream in streams:
                 for pv in stream:
                     t = sort_at(pv)
@@ -174,13 +175,11 @@ class BlueskyCollector:
                     seen.add(uri)
                     newest = max(newest, t) if newest else t
                     post = post_to_post(pv, source.id)
-                    if post is None:
-                        continue
-                    if n >= self.ctx.max_items_per_run:
-                        yield Warning_(f"stopped at max_items_per_run={self.ctx.max_items_per_run}")
-                        break
-                    n += 1
-                    yield post
+                    if post is not None:
+                        yield post
+
+        try:
+            yield from cap_posts(posts(), self.ctx.max_items_per_run)
         finally:
             for c in clients:
                 try:

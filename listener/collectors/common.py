@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 from listener.collectors.base import CollectContext
 from listener.errors import RateLimited, SourceError
+from listener.models import Post, Warning_
 
 # Languages whose posts we want, as the platforms label them; anything else is left to detection.
 UNDETERMINED = {"und", "zxx", "qme", "qht", "qam", "qct", "qst", ""}
@@ -171,3 +172,12 @@ def one_line(exc: BaseException | str, limit: int = 200) -> str:
     """The first line of an error message, shortened; for SourceError messages."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:limit]
+
+
+def cap_posts(posts: Iterable[Post], limit: int) -> Iterator[Post | Warning_]:
+    """The first ``limit`` posts of a run, then one warning if there were more (the rest is not read)."""
+    for n, post in enumerate(posts):
+        if n >= limit:
+            yield Warning_(f"stopped at max_items_per_run={limit}")
+            return
+        yield post

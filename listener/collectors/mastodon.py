@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from listener.collectors.base import CollectContext, Item, register
 from listener.collectors.common import (
+    cap_posts,
     hashtags,
     instance_host,
     one_line,
@@ -142,7 +143,6 @@ class MastodonCollector:
         api, last = self._client(source, token)
         since = int(state.cursor) if state.cursor and state.cursor.isdigit() else None
         newest = since
-        n = 0
         calls: list[tuple[str, str]] = [("tag", t) for t in source.hashtags]
         if source.search and not token:
             yield Warning_(f"search on {source.instance} needs {TOKEN_ENV}; collecting hashtags only")
@@ -152,21 +152,21 @@ class MastodonCollector:
         elif source.search:
             calls += [("search", q) for q in source.search]
         seen: set[str] = set()
-        for what, arg in calls:
-            for st in self._statuses(api, last, source, what, arg, since):
-                sid = str(st.get("id") or "")
-                if not sid.isdigit() or sid in seen or (since is not None and int(sid) <= since):
-                    continue
-                seen.add(sid)
-                newest = max(newest or 0, int(sid))
-                post = status_to_post(st, source.id, source.instance)
-                if post is None:
-                    continue
-                if n >= self.ctx.max_items_per_run:
-                    yield Warning_(f"stopped at max_items_per_run={self.ctx.max_items_per_run}")
-                    break
-                n += 1
-                yield post
+
+        def posts() -> Iterator[Post]:
+            nonlocal newest
+            for what, arg in calls:
+                for st in self._statuses(api, last, source, what, arg, since):
+                    sid = str(st.get("id") or "")
+                    if not sid.isdigit() or sid in seen or (since is not None and int(sid) <= since):
+                        continue
+                    seen.add(sid)
+                    newest = max(newest or 0, int(sid))
+                    post = status_to_post(st, source.id, source.instance)
+                    if post is not None:
+                        yield post
+
+        yield from cap_posts(posts(), self.ctx.max_items_per_run)
         yield Checkpoint(cursor=str(newest)) if newest is not None and newest != since else Checkpoint()
 
     def _statuses(self, api: Mastodon, last: dict[str, Any], source: MastodonSource, what: str, arg: str,

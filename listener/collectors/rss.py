@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
 import feedparser
 import httpx
@@ -256,6 +256,7 @@ class RssCollector:
         self._transport = transport
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}  # requests in flight per origin
 
     @property
     def client(self) -> httpx.Client:
@@ -274,6 +275,16 @@ class RssCollector:
                     },
                 )
             return self._client
+
+    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
+        """The semaphore that bounds the requests in flight to ``url``'s origin (scheme, host, port)."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
+        with self._lock:
+            slot = self._hosts.get(origin)
+            if slot is None:
+                slot = self._hosts[origin] = threading.BoundedSemaphore(self.ctx.max_per_host)
+            return slot
 
     def close(self) -> None:
         with self._lock:
@@ -323,11 +334,11 @@ class RssCollector:
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
         cap = self.ctx.max_body_bytes
-        # httpx times each read; a server dripping bytes must not hold a worker forever.
-        deadline = time.monotonic() + 2 * self.ctx.timeout_s
         url = source.url
         try:
-            with self.client.stream("GET", url, headers=headers) as resp:
+            with self._host_slot(url), self.client.stream("GET", url, headers=headers) as resp:
+                # httpx times each read; a server dripping bytes must not hold a worker forever.
+                deadline = time.monotonic() + self.ctx.timeout_s
                 status = resp.status_code
                 if status == 304:
                     return None
@@ -351,7 +362,7 @@ class RssCollector:
                     if size > cap:
                         raise SourceError(f"source '{source.id}': response larger than the {cap} byte cap; cut off")
                     if time.monotonic() > deadline:
-                        raise SourceError(f"source '{source.id}': body not received within {2 * self.ctx.timeout_s:g}s")
+                        raise SourceError(f"source '{source.id}': body not received within {self.ctx.timeout_s:g}s of its headers")
                     chunks.append(chunk)
                 return b"".join(chunks), {k.lower(): v for k, v in resp.headers.items()}
         except httpx.TooManyRedirects:

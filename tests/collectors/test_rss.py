@@ -347,6 +347,20 @@ def test_one_collector_serves_many_threads(server, kit):
         assert cps[-1].etag == f'"e{i}"'
 
 
+def test_requests_to_one_host_are_capped_and_other_hosts_go_on(kit, feed_server):
+    # 12 threads, 6 feeds on each of two hosts, at most 2 requests per host at a time: each host
+    # sees 2 at once (never 3), and both hosts are served at the same time.
+    c = RssCollector(kit.ctx(max_per_host=2))
+    with feed_server(delay=0.3) as a, feed_server(delay=0.3) as b:
+        jobs = [(host, i) for host in (a, b) for i in range(6)]
+        with ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(lambda j: kit.run(c, src(f"{j[0].url}/feed/{j[1]}.xml", f"feed-{j[1]}")), jobs))
+    c.close()
+    assert all(len(kit.split(items)[0]) == a.ITEMS for items in results)
+    assert a.max_in_flight == b.max_in_flight == 2
+    assert min(end for _, end in a.spans) > min(start for start, _ in b.spans)  # overlapping, not in turn
+
+
 # --- configuration -----------------------------------------------------------------------------
 
 def test_source_validation_errors_are_one_line():
