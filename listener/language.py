@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 _WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
+_WORDS_ASCII = re.compile(r"[a-z]+(?:'[a-z]+)?")  # _WORDS in lower-cased ASCII text, faster
 
 _STOP: dict[str, frozenset[str]] = {
     "nl": frozenset("""
@@ -43,19 +44,43 @@ _STOP: dict[str, frozenset[str]] = {
 _SHARED = frozenset(w for w in _STOP["nl"] if any(w in _STOP[k] for k in ("fy", "en", "de")))
 # Frisian spellings that Dutch never uses.
 _FY_MARK = re.compile(r"[âêûôú]|\b(?:ik bin|it is|fan 'e|yn 'e|net|hjir|gjin|ús|tsjin|mienskip|doarp\w*|skoalle)\b", re.IGNORECASE)
+# _FY_MARK for lower-cased ASCII text, where neither [âêûôú] nor "ús" can occur and IGNORECASE
+# (slow in `re`) changes nothing: the same matches, 3-4 times faster.
+_FY_MARK_ASCII = re.compile(r"\b(?:ik bin|it is|fan 'e|yn 'e|net|hjir|gjin|tsjin|mienskip|doarp\w*|skoalle)\b")
+_LANGS = tuple(_STOP)
+# Per stop word, what it adds to each language's score: (index in _LANGS, 0.5 or 1.0), ...
+_WEIGHTS: dict[str, tuple[tuple[int, float], ...]] = {
+    w: tuple((i, 0.5 if w in _SHARED else 1.0) for i, lang in enumerate(_LANGS) if w in _STOP[lang])
+    for w in sorted(frozenset().union(*_STOP.values()))
+}
+# The only characters whose lower case is longer (U+0130) or depends on the next characters
+# (U+03A3, final sigma); without them, the words of text.lower() are the lower-cased words of text.
+_LOWER_CONTEXT = ("\u0130", "\u03a3")
 
 
 def detect(text: str) -> str | None:
     """ISO 639-1 code of the most likely language, or None when too few words decide."""
-    words = [w.lower() for w in _WORDS.findall(text)]
-    if not words:
-        return None
-    scores = {lang: 0.0 for lang in _STOP}
-    for w in words:
-        for lang, stop in _STOP.items():
-            if w in stop:
-                scores[lang] += 0.5 if w in _SHARED else 1.0
-    scores["fy"] += 1.5 * len(_FY_MARK.findall(text))
+    if text.isascii():
+        lower = text.lower()
+        words = _WORDS_ASCII.findall(lower)
+        if not words:
+            return None
+        fy_marks = len(_FY_MARK_ASCII.findall(lower))
+    else:
+        if _LOWER_CONTEXT[0] in text or _LOWER_CONTEXT[1] in text:
+            words = [w.lower() for w in _WORDS.findall(text)]
+        else:
+            words = _WORDS.findall(text.lower())
+        if not words:
+            return None
+        fy_marks = len(_FY_MARK.findall(text))
+    # Every weight is 0.5 or 1.0, so the sums are exact whatever their order.
+    totals = [0.0] * len(_LANGS)
+    for w in filter(_WEIGHTS.__contains__, words):
+        for i, v in _WEIGHTS[w]:
+            totals[i] += v
+    scores = dict(zip(_LANGS, totals))
+    scores["fy"] += 1.5 * fy_marks
     best = max(scores, key=scores.get)  # type: ignore[arg-type]
     ranked = sorted(scores.values(), reverse=True)
     if ranked[0] < 2 or ranked[0] < 0.08 * len(words):

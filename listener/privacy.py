@@ -15,6 +15,7 @@ import stat
 import threading
 import unicodedata
 from pathlib import Path
+from typing import Callable
 
 from listener.errors import ConfigError
 
@@ -100,9 +101,10 @@ _INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u
 
 def normalise_handle(handle: str | int) -> str:
     """The form of a handle that is hashed: NFKC, no invisible characters, no leading '@', case-folded."""
-    h = unicodedata.normalize("NFKC", str(handle))
-    h = _INVISIBLE.sub("", h).strip().lstrip("@").strip()
-    return h.casefold()
+    h = str(handle)
+    if not h.isascii():  # NFKC leaves ASCII as it is, and every invisible character is non-ASCII
+        h = _INVISIBLE.sub("", unicodedata.normalize("NFKC", h))
+    return h.strip().lstrip("@").strip().casefold()
 
 
 def author_key(platform: str, handle: str | int | None) -> str | None:
@@ -110,13 +112,32 @@ def author_key(platform: str, handle: str | int | None) -> str | None:
 
     Example: ``author_key("mastodon", "@Jan@dorp.social") == author_key("mastodon", "jan@dorp.social")``
     """
+    return _author_key(platform, handle, pseudonym_key)
+
+
+def author_keyer() -> Callable[[str, str | int | None], str | None]:
+    """``author_key`` that looks the deployment key up once, on first use: for one batch of posts.
+
+    ``pseudonym_key()`` resolves the key file's path on every call (~20 µs), more than the hash.
+    """
+    key: list[bytes] = []
+
+    def once() -> bytes:
+        if not key:
+            key.append(pseudonym_key())
+        return key[0]
+
+    return lambda platform, handle: _author_key(platform, handle, once)
+
+
+def _author_key(platform: str, handle: str | int | None, key: Callable[[], bytes]) -> str | None:
     if handle is None:
         return None
     h = normalise_handle(handle)
     if not h:
         return None
     msg = f"{platform.strip().lower()}:{h}".encode("utf-8")
-    return hmac.new(pseudonym_key(), msg, hashlib.sha256).hexdigest()[:32]
+    return hmac.new(key(), msg, hashlib.sha256).hexdigest()[:32]
 
 
 # Ids that are URIs naming their author: Mastodon (``https://server/users/jan/statuses/1``,
@@ -194,6 +215,14 @@ _PHONE_INTL = re.compile(
     rf"\(?\d(?:\)?{_SEP}\d){{6,12}}(?![\d:])"
 )
 
+# Cheap tests that must pass before an expensive pattern above can match (most posts have no
+# address, number or link): each is implied by the pattern it guards, so skipping that pattern
+# when its test fails changes nothing.
+_DIGIT = re.compile(r"\d")  # _IBAN, _PHONE_NL, _PHONE_INTL
+_URL_HINT = re.compile(r"(?i)://|www\.")  # _URL
+# _EMAIL_OBFUSCATED: the start of either form of _AT_WORD.
+_AT_WORD_HINT = re.compile(r"(?i)[\[({<]\s*(?:at|@|apenstaart)|\s(?:at|apenstaartje)\s")
+
 
 def _iban_ok(compact: str) -> bool:
     s = compact.upper()
@@ -223,34 +252,48 @@ def mask_url_credentials(text: str) -> str:
 
 
 def _mask_url(url: str, public: frozenset[str]) -> str:
-    url = _URL_USERINFO.sub(lambda m: m.group(1), url)
+    if "@" in url:
+        url = _URL_USERINFO.sub(lambda m: m.group(1), url)
 
     def at_segment(m: re.Match[str]) -> str:
         name = m.group(1).lower()
         full = (m.group(1) + (m.group(2) or "")).lower()
         return m.group(0) if name in public or full in public else "/" + MASK_MENTION
 
-    url = _URL_AT_SEGMENT.sub(at_segment, url)
+    if "/@" in url:
+        url = _URL_AT_SEGMENT.sub(at_segment, url)
     for pattern in (_URL_USER_PATH, _PROFILE_HOSTS):
         m = pattern.match(url)
         if m and m.group(2).lower().lstrip("@") not in public:
             url = m.group(1) + "gebruiker" + url[m.end():]
-    return _EMAIL.sub(MASK_EMAIL, url)
+    return _EMAIL.sub(MASK_EMAIL, url) if "@" in url else url
 
 
 def _mask_contacts(text: str) -> str:
-    text = _EMAIL.sub(MASK_EMAIL, text)
-    text = _EMAIL_OBFUSCATED.sub(MASK_EMAIL, text)
+    if "@" in text:
+        text = _EMAIL.sub(MASK_EMAIL, text)
+    if _AT_WORD_HINT.search(text):
+        text = _EMAIL_OBFUSCATED.sub(MASK_EMAIL, text)
+    if not _DIGIT.search(text):
+        return text
     # IBANs before phone numbers: the ten digits of a Dutch account number look like a phone number.
     text = _IBAN.sub(_mask_iban, text)
     text = _PHONE_NL.sub(MASK_PHONE, text)
+    if "+" not in text and "00" not in text:
+        return text
     return _PHONE_INTL.sub(
         lambda m: MASK_PHONE if 9 <= sum(c.isdigit() for c in m.group(0)) <= 15 else m.group(0), text
     )
 
 
 def _mask_plain(text: str, public: frozenset[str]) -> str:
-    text = _REDDIT_USER.sub(lambda m: m.group(0) if m.group(2).lower() in public else m.group(1) + "gebruiker", text)
+    if not text:
+        return text
+    if "u/" in text:
+        text = _REDDIT_USER.sub(lambda m: m.group(0) if m.group(2).lower() in public else m.group(1) + "gebruiker",
+                                text)
+    if "@" not in text:
+        return _mask_contacts(text)
     # Mentions are cut out before the other masks run on the text between them: a fediverse
     # handle (@naam@server.nl) is a person, not an e-mail address, and a public one stays whole.
     out: list[str] = []
@@ -271,8 +314,11 @@ def mask_text(text: str, public_accounts: frozenset[str] | set[str] = frozenset(
     """
     if not text:
         return text
-    public = frozenset(a.lower().lstrip("@") for a in public_accounts)
-    text = text.translate(_FOLD)
+    public = frozenset(a.lower().lstrip("@") for a in public_accounts) if public_accounts else frozenset()
+    if not text.isascii():  # every character _FOLD changes is non-ASCII
+        text = text.translate(_FOLD)
+    if not _URL_HINT.search(text):
+        return _mask_plain(text, public)
     # URLs on their own: an "@" in a URL is a profile path or user info, not an e-mail address,
     # and the masks for plain text must not cut a URL in half.
     out: list[str] = []

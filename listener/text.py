@@ -25,6 +25,10 @@ _INVISIBLE = re.compile(
 _WS = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
 _NL = re.compile(r"[ \t]*\n\s*")
 _URL = re.compile(r"https?://\S+")
+_WORD = re.compile(r"\w+")
+# ASCII characters that are not \w, to a space: for ASCII text, ``" ".join(t.translate(..).split())``
+# is ``re.sub(r"\W+", " ", t).strip()`` without the regular expression.
+_ASCII_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not _WORD.match(c)})
 _TAG_LIKE = re.compile(r"<[A-Za-z!/?]")
 _TAG = re.compile(r"<[A-Za-z!/?][^<>]{0,2000}(?:>|$)")
 _ESCAPED_TAG = re.compile(r"(?i)&(?:lt|#0*60|#x0*3c);[A-Za-z!/?]")
@@ -101,11 +105,20 @@ def clean_text(value: str | None) -> str:
     if not value:
         return ""
     text = value[: MAX_TEXT_CHARS * 2]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Lone surrogates (from invalid UTF-8 decoded with surrogateescape) cannot be normalised.
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
-    text = _WS.sub(" ", text)
-    text = _NL.sub("\n", text)
+    text = _CONTROL.sub("", text)
+    if text.isascii():
+        # Every invisible character is non-ASCII and NFC leaves ASCII as it is; the only ASCII
+        # characters of _WS are space and tab, and a single space stays a single space.
+        if "\t" in text or "  " in text:
+            text = _WS.sub(" ", text)
+    else:
+        text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
+        text = _WS.sub(" ", text)
+    if "\n" in text:
+        text = _NL.sub("\n", text)
     text = text.strip()
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS].rstrip()
@@ -129,9 +142,17 @@ def content_hash(text: str) -> str:
     Case, accents, punctuation, URLs, @mentions, hashtag signs and whitespace do not count, so
     a repost or the same news item in two feeds gets the same hash.
     """
-    t = unicodedata.normalize("NFKD", text.lower())
-    t = "".join(ch for ch in t if not unicodedata.combining(ch))
-    t = _URL.sub(" ", t)
-    t = re.sub(r"(?<!\w)[@#]", " ", t)
-    t = re.sub(r"\W+", " ", t).strip()
+    t = text.lower()
+    if not t.isascii():  # NFKD leaves ASCII as it is, and no ASCII character is a combining one
+        t = unicodedata.normalize("NFKD", t)
+        if not t.isascii():
+            t = "".join(ch for ch in t if not unicodedata.combining(ch))
+    if "://" in t:
+        t = _URL.sub(" ", t)
+    # "@" and "#" are not \w: turning them into spaces (as this once did first) changes no run of
+    # non-word characters, so it changes no hash.
+    if t.isascii():
+        t = " ".join(t.translate(_ASCII_NON_WORD).split())
+    else:
+        t = " ".join(_WORD.findall(t))  # = re.sub(r"\W+", " ", t).strip(): no \w is white space
     return hashlib.sha256(t.encode("utf-8")).hexdigest()[:32]

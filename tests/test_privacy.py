@@ -313,3 +313,105 @@ def test_classifier_on_arbitrary_text(tagger, raw: str) -> None:  # noqa: ANN001
     for ev in c.evidence:
         assert 0 <= ev.start <= ev.end <= len(text)
         assert text[ev.start:ev.end] == ev.matched or ev.matched
+
+
+# --- fast paths of masking: cheap tests before the expensive patterns --------------------------------
+
+
+def reference_mask_text(text: str, public_accounts: frozenset[str] = frozenset()) -> str:
+    """mask_text as first written: every pattern on every piece, no pre-checks."""
+    p = privacy
+    if not text:
+        return text
+    public = frozenset(a.lower().lstrip("@") for a in public_accounts)
+
+    def contacts(t: str) -> str:
+        t = p._EMAIL_OBFUSCATED.sub(p.MASK_EMAIL, p._EMAIL.sub(p.MASK_EMAIL, t))
+        t = p._PHONE_NL.sub(p.MASK_PHONE, p._IBAN.sub(p._mask_iban, t))
+        return p._PHONE_INTL.sub(
+            lambda m: p.MASK_PHONE if 9 <= sum(c.isdigit() for c in m.group(0)) <= 15 else m.group(0), t)
+
+    def plain(t: str) -> str:
+        t = p._REDDIT_USER.sub(lambda m: m.group(0) if m.group(2).lower() in public else m.group(1) + "gebruiker", t)
+        out, pos = [], 0
+        for m in p._MENTION.finditer(t):
+            out.append(contacts(t[pos:m.start()]))
+            full = m.group(0)[1:].lower()
+            out.append(m.group(0) if m.group(1).lower() in public or full in public else p.MASK_MENTION)
+            pos = m.end()
+        return "".join(out) + contacts(t[pos:])
+
+    def url(u: str) -> str:
+        u = p._URL_USERINFO.sub(lambda m: m.group(1), u)
+        u = p._URL_AT_SEGMENT.sub(lambda m: m.group(0) if m.group(1).lower() in public
+                                  or (m.group(1) + (m.group(2) or "")).lower() in public else "/" + p.MASK_MENTION, u)
+        for pattern in (p._URL_USER_PATH, p._PROFILE_HOSTS):
+            m = pattern.match(u)
+            if m and m.group(2).lower().lstrip("@") not in public:
+                u = m.group(1) + "gebruiker" + u[m.end():]
+        return p._EMAIL.sub(p.MASK_EMAIL, u)
+
+    text = text.translate(p._FOLD)
+    out, pos = [], 0
+    for m in p._URL.finditer(text):
+        out += [plain(text[pos:m.start()]), url(m.group(0))]
+        pos = m.end()
+    return "".join(out) + plain(text[pos:])
+
+
+@pytest.mark.parametrize("raw,expected", [
+    # Each line needs the pattern that a pre-check guards: the pre-check must let it through.
+    ("ｊａｎ＠ｄｏｒｐ．ｎｌ", "[e-mail]"),  # non-ASCII: folded before the "@" test
+    ("mail naam AT dorp DOT nl", "mail [e-mail]"),  # " at " in capitals
+    ("mail naam\tat\tdorp punt nl", "mail [e-mail]"),  # any white space around "at"
+    ("mail naam < @ > dorp.nl", "mail [e-mail]"),
+    ("mail naam [apenstaartje] dorp.nl", "mail [e-mail]"),
+    ("bel 0049 30 12345678", "bel [telefoon]"),  # "00" without "+"
+    ("bel 06-12345678 of NL91ABNA0417164300", "bel [telefoon] of [rekeningnummer]"),
+    ("zie WWW.x.com/janjansen of Https://jan:pw@dorp.nl/x", "zie WWW.x.com/janjansen of Https://dorp.nl/x"),
+    ("zie https://mastodon.social/@jan/1", "zie https://mastodon.social/@gebruiker/1"),
+    ("https://dorp.nl/contact?mail=jan@dorp.nl", "https://dorp.nl/contact?mail=[e-mail]"),
+    # Nothing for a pattern to find: the text comes back as it was.
+    ("Het dorpshuis sluit #krimp", "Het dorpshuis sluit #krimp"),
+    ("wat een straat, dat is at-tent", "wat een straat, dat is at-tent"),
+    ("in 1990 waren er 1200 inwoners", "in 1990 waren er 1200 inwoners"),
+    ("café 😀 naïef", "café 😀 naïef"),
+    ("", ""),
+])
+def test_mask_text_pre_checks(raw: str, expected: str) -> None:
+    assert mask_text(raw) == expected == reference_mask_text(raw)
+
+
+PIECES = st.sampled_from([
+    " ", "  ", "\t", "\n", "de", "het", "dorp", "@", "＠", "﹫", "@jan", "@Jan@dorp.social", "jan@dorp.nl", "[at]",
+    "(at)", " at ", " AT ", "{apenstaartje}", " apenſtaartje ", "(punt)", " dot ", ".nl", ".ınfo", "0", "00", "06",
+    "0612345678", "06-12345678", "+31", "+31 6", "0031", "(0)", "(050)", " 123 45 67", "12345678", "+49 30 1234567",
+    "0800", "14:00", "٣", "０６", "１２３４５６７８", "NL91ABNA0417164300", "NL91 ABNA 0417 1643 00", "BE68 5390 0754 7034",
+    "https://", "HTTP://", "ftp://", "www.", "WWW.", "://", "jan:pw@", "x.com/", "/@", "/u/", "u/", "u/jan_de_boer",
+    "reddit.com/user/", "#", ".", ",", "/", "<", ">", "(", ")", "[", "]", "é", "ſ", "K", "ı", "😀",
+])
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(PIECES, st.text(max_size=5)), max_size=30).map("".join),
+       st.sampled_from([frozenset(), frozenset({"jan", "jan@dorp.social", "jan_de_boer"})]))
+def test_mask_text_agrees_with_the_reference(text: str, public: frozenset[str]) -> None:
+    assert mask_text(text, public) == reference_mask_text(text, public)
+
+
+def test_author_keyer_reads_the_key_once_and_only_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = privacy.pseudonym_key
+    monkeypatch.setattr(privacy, "pseudonym_key", lambda: calls.append(1) or real())
+    keyer = privacy.author_keyer()
+    assert keyer("x", None) is None and keyer("x", " @ ") is None
+    assert calls == []  # no author, no key: a batch without authors needs no key file
+    assert keyer("mastodon", "@Jan") == author_key("mastodon", "jan") == keyer("mastodon", "JAN")
+    assert len(calls) == 2  # once for the keyer, once for author_key
+
+
+@pytest.mark.parametrize("handle,expected", [
+    ("@Jan ", "jan"), ("ｊａｎ", "jan"), ("j\u200ban", "jan"), ("\u00ad@jan", "jan"), ("ĲSSEL", "ijssel"), (42, "42"),
+])
+def test_normalise_handle(handle: str | int, expected: str) -> None:
+    assert privacy.normalise_handle(handle) == expected

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from listener import text as text_module
 from listener.text import MAX_TEXT_CHARS, clean_text, content_hash, html_to_text, join_title_summary
 
 CONTROL_OR_INVISIBLE = re.compile(
@@ -97,3 +98,60 @@ def test_html_to_text_properties(raw: str) -> None:
     assert not re.search(r"<(?:script|style|iframe|a |p>|b>)", out, re.IGNORECASE)
     assert clean_text(out) == out
     content_hash(out)
+
+
+# --- fast paths: ASCII text skips NFC/NFKD and the invisible-character pass ----------------------------
+
+
+def reference_clean_text(value: str | None) -> str:
+    """clean_text as first written: every pass on every text."""
+    t = text_module
+    if not value:
+        return ""
+    text = value[: MAX_TEXT_CHARS * 2]
+    text = t._CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = unicodedata.normalize("NFC", t._INVISIBLE.sub("", text))
+    text = t._NL.sub("\n", t._WS.sub(" ", text)).strip()
+    return text[:MAX_TEXT_CHARS].rstrip() if len(text) > MAX_TEXT_CHARS else text
+
+
+def reference_content_hash(text: str) -> str:
+    import hashlib
+
+    t = unicodedata.normalize("NFKD", text.lower())
+    t = "".join(ch for ch in t if not unicodedata.combining(ch))
+    t = text_module._URL.sub(" ", t)
+    t = re.sub(r"(?<!\w)[@#]", " ", t)
+    t = re.sub(r"\W+", " ", t).strip()
+    return hashlib.sha256(t.encode("utf-8")).hexdigest()[:32]
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("a\t\tb  c d", "a b c d"),  # ASCII with tabs or double spaces: _WS still runs
+    ("a b\r\nc \n  d", "a b\nc\nd"),
+    ("a\x0bb\x1fc", "abc"),  # ASCII controls
+    ("cafe\u0301\u00a0\u00a0bar\u200b", "café bar"),  # not ASCII: NFC, no-break spaces, invisible
+    ("zo\u2003ver\u3000weg", "zo ver weg"),
+])
+def test_clean_text_paths(raw: str, expected: str) -> None:
+    assert clean_text(raw) == expected == reference_clean_text(raw)
+
+
+def test_content_hash_paths() -> None:
+    ascii_ = content_hash("Cafe in het dorp #krimp @jan https://t.co/x")
+    assert ascii_ == content_hash("café in het dorp krimp jan") == content_hash("CAFE\u0301 in het DORP #KRIMP @Jan")
+    assert content_hash("a#b a@b") == content_hash("a b a b") == reference_content_hash("a#b a@b")
+    assert content_hash("ﬁne ² ½") == reference_content_hash("ﬁne ² ½") == content_hash("fine 2 1 2")
+    assert content_hash("") == reference_content_hash("") == content_hash(" !? ")
+
+
+PIECES = st.sampled_from([" ", "  ", "\t", "\n", "\r\n", "\r", "\x00", "\x0b", "\x85", "\u00a0", "\u2003",
+                          "\u200b", "\u00ad", "\ufeff", "\ud800", "dorp", "De", "#", "@", "#krimp", "a#b", "_",
+                          "https://t.co/x", "HTTP://X", "é", "e\u0301", "ﬁ", "²", "İ", "Σ", "😀", "東京", "!"])
+
+
+@FAST
+@given(st.lists(st.one_of(PIECES, ANY_TEXT), max_size=20).map("".join))
+def test_fast_paths_agree_with_the_reference(raw: str) -> None:
+    assert clean_text(raw) == reference_clean_text(raw)
+    assert content_hash(raw) == reference_content_hash(raw)
