@@ -23,6 +23,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import sys
 import time
 from collections import deque
@@ -58,6 +59,7 @@ ALIASES = {"body": "text", "full_text": "text", "content": "text", "id": "extern
            "timestamp": "created_at", "date": "created_at", "author_username": "author", "author.username": "author",
            "user": "author", "username": "author"}
 csv.field_size_limit(10_000_000)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass
@@ -121,7 +123,8 @@ def _normalise(record: dict[str, Any]) -> dict[str, Any]:
 def stable_id(platform: str, url: str | None, created_at: datetime | None, text: str) -> str:
     """An external id from the content: the same line imported again gets the same id."""
     basis = json.dumps([platform, url or "", created_at.isoformat() if created_at else "", text], ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:40]
+    # surrogatepass: a text with half an emoji (a lone surrogate escape) still gets its own id
+    return "sha256:" + hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def to_post(record: dict[str, Any], source_id: str, default_platform: str, line: int, file_name: str) -> Post:
@@ -184,6 +187,12 @@ def _decode(raw: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, f"invalid JSON ({exc.msg} at column {exc.colno})"
     if not isinstance(obj, dict):
         return None, "not a JSON object"
+    if b"\\ud" in raw or b"\\uD" in raw:  # a \u escape of a surrogate: a lone one is not text
+        for key, value in obj.items():
+            # the text loses it when cleaned (an emoji cut in half); any other field would be stored as is
+            field_name = ALIASES.get(key, key)
+            if field_name in FIELDS and field_name != "text" and isinstance(value, str) and _SURROGATE.search(value):
+                return None, f"field '{key}' is not valid Unicode (a lone surrogate escape)"
     return obj, ""
 
 

@@ -209,3 +209,22 @@ def test_planner_statistics_refreshed_after_a_large_import(store, monkeypatch: p
             analysed = dict(conn.execute(text("SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
                                               "WHERE relname IN ('posts', 'post_tags')")).all())
         assert analysed == {"posts": True, "post_tags": True}
+
+
+def test_half_an_emoji_in_the_text_is_dropped_and_elsewhere_is_a_bad_line(sqlite_store, tmp_path: Path) -> None:  # noqa: ANN001
+    # Exports of truncated posts can end in half a surrogate pair ("\ud83d"): not Unicode. In the
+    # text it is dropped when cleaned; in another field the line is bad; the import goes on.
+    _, factory = sqlite_store
+    f = tmp_path / "cut.jsonl"
+    f.write_text('{"text": "Pinautomaat in Warffum verdwijnt \\ud83d"}\n'
+                 '{"text": "De huisarts in Ulrum stopt", "url": "https://example.org/\\udc00"}\n'
+                 '{"text": "Dorpshuis in Ulrum zoekt vrijwilligers \\ud83d\\ude00"}\n', encoding="utf-8")
+    res = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'listener.db'}", "import", str(f)])
+    assert res.exit_code == 0, res.output
+    assert "3 lines read, 2 good, 1 bad" in res.output
+    assert "line 2:" in res.output and "field 'url' is not valid Unicode" in res.output
+    with session_scope(factory) as s:
+        texts = sorted(s.scalars(select(Post.text)))
+    assert texts == ["Dorpshuis in Ulrum zoekt vrijwilligers \U0001f600", "Pinautomaat in Warffum verdwijnt"]
+    again = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'listener.db'}", "import", str(f)])
+    assert "0 posts stored, 2 already stored" in again.output  # the derived ids are stable
