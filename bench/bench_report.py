@@ -1,7 +1,9 @@
 """Benchmark: weekly report and search latency over the store that bench_ingest.py filled (1M posts).
 
 Report: `listener report` as a user runs it (default week, i.e. the last complete one; XLSX,
-HTML and charts included), wall time of the whole command. "first" is the first report on the
+HTML and charts included), wall time of the whole command, and CPU seconds of the command and
+its helper processes (the report forks two). The load average is printed with the table: on a
+shared machine wall time says little without it. "first" is the first report on the
 store (weekly_counts emptied before it, so the 12 weeks of the chart are counted from the
 posts); "again" is the median of the following runs.
 
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-search", action="store_true", help="only the report")
     args = ap.parse_args(argv)
     dbs = args.db or DEFAULT_DBS
+    load_before = os.getloadavg()
     lines = []
     for db in dbs:
         backend = "postgresql" if db.startswith("postgres") else "sqlite"
@@ -146,10 +149,14 @@ def main(argv: list[str] | None = None) -> None:
                 verdict = "-" if common else ("ok" if ms <= SEARCH_TARGET_MS else "MISSED")
                 lines.append((backend, f"search: {label}", query, f"{ms:.0f} ms", f"{n} hits", verdict))
     print(f"{'backend':10s} {'what':24s} {'command / query':38s} {'time':>9s}  {'detail':70s} target")
+
     for backend, what, query, t, detail, verdict in lines:
         print(f"{backend:10s} {what:24s} {query[:38]:38s} {t:>9s}  {detail[:70]:70s} {verdict}")
     print(f"targets: report under {REPORT_TARGET_S:.0f} s, typical search under {SEARCH_TARGET_MS:.0f} ms "
           "(common words are shown, not judged)")
+    # Wall time on a shared machine says little without the load it ran under.
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
+        *load_before, *os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -130,7 +130,8 @@ def test_aggregates_count_distinct_content(tmp_path: Path, store) -> None:
     ])
     purge(factory, _config(tmp_path, a=None, b=None), now=NOW)
     with session_scope(factory) as s:
-        row = s.scalar(select(WeeklyCount).where(WeeklyCount.area == "GM1966", WeeklyCount.place == ""))
+        row = s.scalar(select(WeeklyCount).where(WeeklyCount.area == "GM1966", WeeklyCount.place == "",
+                                                 WeeklyCount.theme == "mobiliteit"))
     assert (row.theme, row.n_posts, row.n_probleem, row.n_initiatief) == ("mobiliteit", 2, 1, 2)
 
 

@@ -76,7 +76,16 @@ def _render(trend: pd.DataFrame, trend_title: str, matrix: pd.DataFrame, heatmap
     return theme_trend_png(trend, trend_title), heatmap_png(matrix, heatmap_title, min_count)
 
 
+def prepare() -> None:
+    """Import matplotlib (most of the charts' time): run in a process that draws later."""
+    _plt()
+
+
 def render_in_background(trend: pd.DataFrame, trend_title: str, matrix: pd.DataFrame, heatmap_title: str,
-                         min_count: int = 1) -> Callable[[], tuple[bytes, bytes]]:
-    """Start drawing both charts in another process; the returned function gives (trend, heatmap) PNGs."""
-    return background.start(_render, trend, trend_title, matrix, heatmap_title, min_count)
+                         min_count: int = 1, worker: background.Worker | None = None
+                         ) -> Callable[[], tuple[bytes, bytes]]:
+    """Draw both charts in another process (``worker``, else a new one).
+
+    The returned function gives the (trend, heatmap) PNGs.
+    """
+    return (worker or background.Worker()).run(_render, trend, trend_title, matrix, heatmap_title, min_count)

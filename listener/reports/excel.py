@@ -83,6 +83,9 @@ def _csv_column(values: pd.Series, decimal: str) -> list[str]:
     items = values.tolist()
     if values.dtype.kind in "iu":
         return list(map(str, items))
+    if values.dtype.kind == "f" and all(math.isfinite(v) for v in items):
+        # as csv_cell: whole numbers without a decimal, others with one decimal in the given notation
+        return [str(int(v)) if v == int(v) else f"{v:.1f}".replace(".", decimal) for v in items]
     if items and all(type(v) is str for v in items):
         sep = "\uffff"
         joined = sep + sep.join(items)

@@ -1,8 +1,8 @@
 """overzicht.csv: unique posts per municipality (and village) / region × theme, week on week.
 
-The counting reads the week's posts and tags from SQL (two plain reads per week) and counts
-in Python; see ``compute``. The result of a week is kept in ``weekly_counts``, which
-outlives the post text (retention), and is used for past weeks whose posts are gone.
+A week is counted in SQL (one statement, see ``compute``) and kept in ``weekly_counts``,
+which outlives the post text (retention) and is used for past weeks whose posts are gone.
+The table itself is one GROUP BY over the six weeks' rows in ``weekly_counts`` (``frame``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import functools
 import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
+from listener.reports import sql
 from listener.reports.weeks import Week
 from listener.store.models import Post, PostTag, WeeklyCount, utcnow
 from listener.store.queries import dialect_insert
@@ -54,12 +55,9 @@ def when_in(start: Any, end: Any):  # noqa: ANN201 - SQL expression
 
 def compute(session: Session, weeks: Sequence[Week], levels: Iterable[str] = ("all", "municipality", "place", "region")
             ) -> tuple[dict[str, WeekCounts], dict[str, int]]:
-    """Unique posts (by content hash) per week and key, from posts ⋈ post_tags.
+    """Unique posts (by content hash) per week and key, counted in SQL from posts ⋈ post_tags.
 
-    Per week two plain reads (the week's posts with their content hash; their tags, in one
-    join) and the counting in Python: SQLite took 5 s per week of 60,000 posts for the same
-    GROUP BYs over materialised joins, Python dictionaries take a fraction of that. Returns
-    ({week: {key: Counts}}, {week: number of stored posts, tagged or not}).
+    Returns ({week: {key: Counts}}, {week: number of stored posts, tagged or not}).
     """
     out: dict[str, WeekCounts] = {}
     stored: dict[str, int] = {}
@@ -68,112 +66,112 @@ def compute(session: Session, weeks: Sequence[Week], levels: Iterable[str] = ("a
     return out, stored
 
 
+# One statement per week. The earliest stored copy of a text stands for the others (as in
+# berichten.csv); only a copy with a theme counts. Each counted post is crossed with its areas
+# (the municipalities and regions it names, its villages, and 'all') and its themes ('' = all
+# themes), each once, and every (area, theme) is a plain COUNT/SUM. The week's tags are read
+# once (``t``); the rest works on that small materialised set. Rows come (and are stored) per
+# area, its themes before its all-themes row.
+_COUNT = """WITH rep AS MATERIALIZED (
+  SELECT min(p.id) AS id FROM posts p WHERE {in_week} GROUP BY p.content_hash),
+t AS MATERIALIZED (
+  SELECT pt.post_id, pt.kind, pt.tag, pt.place FROM rep JOIN post_tags pt ON pt.post_id = rep.id),
+rel AS MATERIALIZED (
+  SELECT post_id, max(CASE WHEN kind = 'signal' AND tag = 'probleem' THEN 1 ELSE 0 END) AS prob,
+         max(CASE WHEN kind = 'signal' AND tag = 'initiatief' THEN 1 ELSE 0 END) AS init
+  FROM t GROUP BY post_id HAVING max(CASE WHEN kind = 'theme' THEN 1 ELSE 0 END) = 1),
+th AS MATERIALIZED (
+  SELECT DISTINCT post_id, tag AS theme FROM t WHERE kind = 'theme'
+  UNION ALL SELECT post_id, '' FROM rel),
+ar AS MATERIALIZED ({areas})
+SELECT ar.kind, ar.area, ar.place, th.theme, count(*), sum(rel.prob), sum(rel.init)
+FROM rel JOIN ar ON ar.post_id = rel.post_id JOIN th ON th.post_id = rel.post_id
+GROUP BY ar.kind, ar.area, ar.place, th.theme
+ORDER BY ar.kind, ar.area, ar.place, th.theme = '', th.theme"""
+_AREAS = {
+    "municipality": "SELECT post_id, kind, tag AS area, '' AS place FROM t WHERE kind = 'municipality'",
+    "region": "SELECT post_id, kind, tag AS area, '' AS place FROM t WHERE kind = 'region'",
+    "place": "SELECT post_id, kind, tag AS area, place FROM t WHERE kind = 'municipality' AND place <> ''",
+    "all": "SELECT post_id, 'all' AS kind, '' AS area, '' AS place FROM rel",
+}
+
+
 def _count_week(session: Session, week: Week, levels: set[str]) -> tuple[WeekCounts, int]:
-    p = Post.__table__.c
-    pt = PostTag.__table__.c
-    in_week = when_in(week.start, week.end)
-    # One row per unique text: the earliest stored copy stands for the others (as in berichten.csv).
-    rep: dict[str, int] = {}
-    n_stored = 0
-    for pid, digest in session.execute(select(p.id, p.content_hash).where(in_week)).all():
-        n_stored += 1
-        if digest not in rep or pid < rep[digest]:
-            rep[digest] = pid
+    params = sql.week_params(week)
+    n_stored = sql.rows(session, f"SELECT count(*) FROM posts p WHERE {sql.IN_WEEK}", params)[0][0]
     counts: WeekCounts = {}
-    if not n_stored:
-        return counts, 0
-    reps = set(rep.values())
-    tags: dict[int, list[tuple[str, str, str | None]]] = {}
-    for pid, kind, tag, place in session.execute(
-            select(pt.post_id, pt.kind, pt.tag, pt.place)
-            .join_from(Post.__table__, PostTag.__table__, pt.post_id == p.id).where(in_week)).all():
-        if pid in reps:
-            tags.setdefault(pid, []).append((kind, tag, place))
-    for ts in tags.values():
-        themes = {tag for kind, tag, _ in ts if kind == "theme"}
-        if not themes:
-            continue  # only posts with a theme count: a post without one is not relevant
-        signals = {tag for kind, tag, _ in ts if kind == "signal"}
-        prob, init = int("probleem" in signals), int("initiatief" in signals)
-        areas: set[tuple[str, str, str]] = set()
-        for kind, tag, place in ts:
-            if kind in ("municipality", "region") and kind in levels:
-                areas.add((kind, tag, ""))
-            if kind == "municipality" and place and "place" in levels:
-                areas.add(("municipality", tag, place))
-        if "all" in levels:
-            areas.add(("all", "", ""))
-        for kind, area, place in areas:
-            for theme in (*themes, ""):
-                c = counts.get((kind, area, place, theme))
-                if c is None:
-                    counts[(kind, area, place, theme)] = Counts(1, prob, init)
-                else:
-                    c.n_posts += 1
-                    c.n_probleem += prob
-                    c.n_initiatief += init
+    parts = [q for level, q in _AREAS.items() if level in levels]
+    if not n_stored or not parts:
+        return counts, n_stored
+    for kind, area, place, theme, n, nprob, ninit in sql.rows(
+            session, _COUNT.format(in_week=sql.IN_WEEK, areas=" UNION ".join(parts)), params):
+        counts[(kind, area, place, theme)] = Counts(int(n), int(nprob), int(ninit))
     return counts, n_stored
 
 
 def load_stored(session: Session, weeks: Sequence[Week], kinds: Sequence[str] | None = None) -> dict[str, WeekCounts]:
     """``weekly_counts`` rows of these weeks; a 'place' row is a municipality row with a village."""
-    w = WeeklyCount.__table__.c
-    q = select(w.week, w.area_kind, w.area, w.place, w.theme, w.n_posts, w.n_probleem, w.n_initiatief) \
-        .where(w.week.in_([wk.label for wk in weeks]))
+    params: dict[str, Any] = {"weeks": [wk.label for wk in weeks]}
+    where = "week IN :weeks"
     if kinds:
-        q = q.where(w.area_kind.in_(kinds))
+        params["kinds"] = list(kinds)
+        where += " AND area_kind IN :kinds"
     out: dict[str, WeekCounts] = {}
-    for week, kind, area, place, theme, n, nprob, ninit in session.execute(q).all():
+    for week, kind, area, place, theme, n, nprob, ninit in sql.rows(
+            session, "SELECT week, area_kind, area, place, theme, n_posts, n_probleem, n_initiatief "
+            f"FROM weekly_counts WHERE {where}", params, expanding=params):
         out.setdefault(week, {})[(kind, area, place or "", theme or "")] = Counts(n, nprob, ninit)
     return out
 
 
+def stored_weeks(session: Session, weeks: Sequence[Week]) -> set[str]:
+    """Which of ``weeks`` have rows in ``weekly_counts``."""
+    return {r[0] for r in sql.rows(session, "SELECT DISTINCT week FROM weekly_counts WHERE week IN :weeks",
+                                   {"weeks": [wk.label for wk in weeks]}, expanding=["weeks"])}
+
+
 def save(session: Session, week: Week, counts: WeekCounts, replace: bool) -> None:
     """Upsert one week's aggregates into ``weekly_counts`` (``replace``: drop rows no longer there)."""
+    table = WeeklyCount.__table__
     if replace:
-        session.execute(delete(WeeklyCount).where(WeeklyCount.week == week.label))
+        session.execute(delete(table).where(table.c.week == week.label))
     if not counts:
         return
-    now = utcnow()
-    rows = [{"week": week.label, "area_kind": k[0], "area": k[1], "place": k[2], "theme": k[3],
+    now, label = utcnow(), week.label
+    rows = [{"week": label, "area_kind": k[0], "area": k[1], "place": k[2], "theme": k[3],
              "n_posts": c.n_posts, "n_probleem": c.n_probleem, "n_initiatief": c.n_initiatief, "computed_at": now}
             for k, c in counts.items()]
-    insert = dialect_insert(session)
-    stmt = insert(WeeklyCount)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["week", "area_kind", "area", "place", "theme"],
-        set_={c: stmt.excluded[c] for c in ("n_posts", "n_probleem", "n_initiatief", "computed_at")})
-    session.execute(stmt, rows)
+    # Core, not the ORM: one executemany, no per-row ORM bookkeeping (25,000 rows a week at 1M posts).
+    stmt = dialect_insert(session)(table)
+    if not replace:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["week", "area_kind", "area", "place", "theme"],
+            set_={c: stmt.excluded[c] for c in ("n_posts", "n_probleem", "n_initiatief", "computed_at")})
+    session.connection().execute(stmt, rows)
 
 
 def window_counts(session: Session, week: Week) -> dict[str, WeekCounts]:
-    """Counts for the report week and the five weeks before it, kept in ``weekly_counts``.
+    """Make ``weekly_counts`` hold the report week and the five weeks before it; their 'all' rows.
 
     The report week is recomputed from the posts (and its stored aggregates replaced) unless
     its posts are gone. An earlier week that was reported before keeps its stored aggregates,
     which were made while all its posts were there; one never reported is computed and stored.
+    Afterwards ``weekly_counts`` holds exactly the six weeks' counts, which ``frame`` reads.
+    Returns the totals ('all' rows) of the six weeks: {week: {key: Counts}}.
     """
     weeks = [week.shift(-i) for i in range(6)]
-    stored = load_stored(session, weeks)
+    stored = stored_weeks(session, weeks)
     todo = [w for w in weeks if w == week or w.label not in stored]
     computed, n_stored = compute(session, todo)
-    out: dict[str, WeekCounts] = {}
-    for w in weeks:
-        kept = stored.get(w.label)
+    for w in todo:
         if w == week:
-            if n_stored[w.label] or kept is None:
+            if n_stored[w.label] or w.label not in stored:
                 save(session, w, computed[w.label], replace=True)
-                out[w.label] = computed[w.label]
             else:
                 log.info("week %s: no posts left (retention); using the stored weekly counts", w)
-                out[w.label] = kept
-        elif kept is not None:
-            out[w.label] = kept
-        else:
-            if n_stored[w.label]:
-                save(session, w, computed[w.label], replace=False)
-            out[w.label] = computed[w.label]
-    return out
+        elif n_stored[w.label]:
+            save(session, w, computed[w.label], replace=False)
+    return load_stored(session, weeks, kinds=["all"])
 
 
 def theme_trend(session: Session, week: Week, n_weeks: int = 12,
@@ -197,21 +195,34 @@ def theme_trend(session: Session, week: Week, n_weeks: int = 12,
     return pd.DataFrame(data, index=[w.label for w in weeks])
 
 
-def municipality_labels(session: Session, codes: Iterable[str]) -> dict[str, str]:
-    """Official names of CBS codes: from the gazetteer, else a stored tag, else the code itself."""
+def gazetteer_names(codes: Iterable[str]) -> dict[str, str]:
+    """Official names of those CBS codes the gazetteer knows ({} without the classifiers package).
+
+    Importing the classifiers package (spaCy) takes longer than most of the report: the report
+    asks a process forked at its start, which imports it meanwhile (see ``weekly``).
+    """
     try:
         from classifiers.gazetteer import resolve_municipality
     except ImportError:
-        resolve_municipality = None  # type: ignore[assignment]
+        return {}
     out: dict[str, str] = {}
     for code in sorted(set(codes)):
-        hit = resolve_municipality(code) if resolve_municipality else None
+        hit = resolve_municipality(code)
         if hit and hit[0] == code:
             out[code] = hit[1]
-            continue
-        label = session.scalar(select(PostTag.label).where(PostTag.kind == "municipality", PostTag.tag == code,
-                                                           PostTag.label.is_not(None)).limit(1))
-        out[code] = label or code
+    return out
+
+
+def municipality_labels(session: Session, codes: Iterable[str],
+                        names: Callable[[Iterable[str]], dict[str, str]] = gazetteer_names) -> dict[str, str]:
+    """Official names of CBS codes: from the gazetteer (``names``), else a stored tag, else the code itself."""
+    wanted = sorted(set(codes))
+    out = names(wanted) if wanted else {}
+    for code in wanted:
+        if code not in out:
+            label = session.scalar(select(PostTag.label).where(PostTag.kind == "municipality", PostTag.tag == code,
+                                                               PostTag.label.is_not(None)).limit(1))
+            out[code] = label or code
     return out
 
 
@@ -221,40 +232,45 @@ def _round1(value: float) -> float:
     return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-def _avg(values: list[int]) -> float:
-    return _round1(sum(values) / len(values))
+# The overzicht table straight from weekly_counts: one row per key that had posts in one of
+# the six weeks, with this week, last week and the sum of the four weeks before that.
+_FRAME = """SELECT area_kind, area, coalesce(place, '') AS pl, coalesce(theme, '') AS th,
+  sum(CASE WHEN week = :w0 THEN n_posts ELSE 0 END), sum(CASE WHEN week = :w1 THEN n_posts ELSE 0 END),
+  sum(CASE WHEN week IN :before THEN n_posts ELSE 0 END),
+  sum(CASE WHEN week = :w0 THEN n_probleem ELSE 0 END), sum(CASE WHEN week = :w0 THEN n_initiatief ELSE 0 END)
+FROM weekly_counts WHERE week IN :weeks {only}
+GROUP BY area_kind, area, coalesce(place, ''), coalesce(theme, '') HAVING max(n_posts) > 0"""
 
 
-def frame(window: dict[str, WeekCounts], week: Week, labels: dict[str, str],
-          gemeenten: Iterable[str] = ()) -> pd.DataFrame:
-    """The overzicht table (raw numbers) from the six weeks' counts."""
-    cur, prev = window.get(week.label, {}), window.get(week.shift(-1).label, {})
-    before = [window.get(week.shift(-i).label, {}) for i in range(2, 6)]
-    keys: set[Key] = set()
-    for counts in (cur, prev, *before):
-        keys.update(k for k, c in counts.items() if c.n_posts)
-    only = set(gemeenten)
-    rows: list[dict[str, Any]] = []
-    for key in keys:
-        kind, area, place, theme = key
-        if only and (kind != "municipality" or area not in only):
-            continue
-        c, p = cur.get(key, Counts()), prev.get(key, Counts())
-        avg = _avg([b.get(key, Counts()).n_posts for b in before])
-        rows.append({
-            "soort": KIND_NL[kind],
-            "code": area if kind == "municipality" else "",
-            "gebied": labels.get(area, area) if kind == "municipality" else (area or "alle gebieden"),
-            "plaats": place,
-            "thema": theme or ALL_THEMES,
-            "berichten": c.n_posts, "vorige_week": p.n_posts, "gemiddelde_4_weken": avg,
-            "verschil_vorige_week": c.n_posts - p.n_posts, "verschil_gemiddelde": _round1(c.n_posts - sum(b.get(key, Counts()).n_posts for b in before) / 4),
-            "probleem": c.n_probleem, "initiatief": c.n_initiatief,
-            "_sort": (KIND_ORDER[kind], (labels.get(area, area) or "").casefold(), place.casefold(),
-                      -1 if not theme else THEMES.index(theme) if theme in THEMES else 99, theme),
-        })
-    rows.sort(key=lambda r: r["_sort"])
-    df = pd.DataFrame(rows, columns=[*COLUMNS, "_sort"]).drop(columns="_sort")
+def frame(session: Session, week: Week, gemeenten: dict[str, str] | None = None,
+          names: Callable[[Iterable[str]], dict[str, str]] = gazetteer_names) -> pd.DataFrame:
+    """The overzicht table (raw numbers) from the six weeks in ``weekly_counts`` (see ``window_counts``).
+
+    ``gemeenten`` ({CBS code: name}) limits it to those municipalities, named as given;
+    ``names`` gives the gazetteer's names of codes (see ``municipality_labels``).
+    """
+    weeks = [week.shift(-i).label for i in range(6)]
+    params: dict[str, Any] = {"w0": weeks[0], "w1": weeks[1], "before": weeks[2:], "weeks": weeks}
+    only = ""
+    if gemeenten:
+        params["codes"] = sorted(gemeenten)
+        only = "AND area_kind = 'municipality' AND area IN :codes"
+    found = sql.rows(session, _FRAME.format(only=only), params, expanding=["before", "weeks", "codes"])
+    labels = {**municipality_labels(session, {r[1] for r in found if r[0] == "municipality"}, names),
+              **(gemeenten or {})}
+    order = {t: i for i, t in enumerate(THEMES)}
+    rows: list[tuple[Any, ...]] = []
+    for kind, area, place, theme, n, n_prev, n_before, nprob, ninit in found:
+        n, n_prev, n_before = int(n), int(n_prev), int(n_before)
+        muni = kind == "municipality"
+        rows.append((
+            (KIND_ORDER[kind], (labels.get(area, area) or "").casefold(), place.casefold(),
+             -1 if not theme else order.get(theme, 99), theme),
+            KIND_NL[kind], area if muni else "", labels.get(area, area) if muni else (area or "alle gebieden"),
+            place, theme or ALL_THEMES, n, n_prev, _round1(n_before / 4), n - n_prev, _round1(n - n_before / 4),
+            int(nprob), int(ninit)))
+    rows.sort(key=lambda r: r[0])
+    df = pd.DataFrame([r[1:] for r in rows], columns=COLUMNS)
     return df.astype({c: "int64" for c in ("berichten", "vorige_week", "verschil_vorige_week", "probleem", "initiatief")})
 
 
@@ -274,6 +290,6 @@ def suppress(df: pd.DataFrame, min_count: int) -> pd.DataFrame:
 
 def build(session: Session, week: Week, gemeenten: Iterable[str] = (), min_count: int = 1) -> pd.DataFrame:
     """The overzicht table of ``week`` (updates ``weekly_counts``; the caller commits)."""
-    window = window_counts(session, week)
-    codes = {k[1] for counts in window.values() for k in counts if k[0] == "municipality"}
-    return suppress(frame(window, week, municipality_labels(session, codes), gemeenten), min_count)
+    window_counts(session, week)
+    chosen = set(gemeenten)
+    return suppress(frame(session, week, {c: municipality_labels(session, [c])[c] for c in chosen}), min_count)

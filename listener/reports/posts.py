@@ -1,58 +1,87 @@
-"""berichten.csv and initiatieven.csv: the relevant posts of a week, one row per unique text."""
+"""berichten.csv and initiatieven.csv: the relevant posts of a week, one row per unique text.
+
+Which posts, which copy stands for a text, how often it came in and the order are decided in
+SQL (``_REP``); Python only joins each post's few tags into the text columns.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Iterable
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from listener.reports.overview import THEMES, when_in
-from listener.reports.weeks import Week, local_date
-from listener.store.models import Post, PostTag
+from listener.reports import sql
+from listener.reports.overview import THEMES
+from listener.reports.weeks import Week
 
 COLUMNS = ["datum", "platform", "bron", "gemeente", "plaats", "regio", "themas", "signalen", "tekst", "link",
            "bewijs", "aantal_keer"]
 _THEME_ORDER = {t: i for i, t in enumerate(THEMES)}
 
-
-def _join(values: Iterable[str | None]) -> str:
-    out: list[str] = []
-    for v in values:  # a post has one or two of each: a list beats a dict here
-        if v and v not in out:
-            out.append(v)
-    return ", ".join(out)
-
-
-def _evidence(tags: list[Any]) -> str:
-    parts = []
-    for t in tags:
-        if t.matched:
-            name = t.label if t.kind == "municipality" and t.label else t.tag
-            parts.append(f"{name}: {t.matched}")
-    return "; ".join(parts)
+# One row per text (content hash) among the week's wanted posts: the earliest stored copy, and
+# how many wanted copies there are.
+_REP = """WITH rep AS MATERIALIZED (
+  SELECT min(p.id) AS id, count(*) AS n FROM posts p
+  WHERE {in_week} AND {wanted}
+  GROUP BY p.content_hash)
+"""
+_HAS = "EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND {})"
 
 
-def _row(post: Any, tags: list[Any]) -> dict[str, Any]:
-    by_kind: dict[str, list[Any]] = {}
-    for t in tags:
-        by_kind.setdefault(t.kind, []).append(t)
-    themes = sorted({t.tag for t in by_kind.get("theme", [])}, key=lambda x: (_THEME_ORDER.get(x, 99), x))
-    munis = by_kind.get("municipality", [])
-    return {
-        "datum": local_date(post.created_at or post.collected_at),
-        "platform": post.platform,
-        "bron": post.source_id,
-        "gemeente": _join(t.label or t.tag for t in munis),
-        "plaats": _join(t.place for t in munis),
-        "regio": _join(t.tag for t in by_kind.get("region", [])),
-        "themas": ", ".join(themes),
-        "signalen": _join(sorted(t.tag for t in by_kind.get("signal", []))),
-        "tekst": post.text,
-        "link": post.url or "",
-        "bewijs": _evidence(tags),
-    }
+def _wanted(codes: list[str], signal: str | None) -> str:
+    conds = [_HAS.format("t.kind = 'theme'")]
+    if codes:
+        conds.append(_HAS.format("t.kind = 'municipality' AND t.tag IN :codes"))
+    if signal:
+        conds.append(_HAS.format("t.kind = 'signal' AND t.tag = :signal"))
+    return " AND ".join(conds)
+
+
+def _tag_columns(tags: Iterable[tuple[Any, ...]]) -> tuple[str, str, str, str, str, str]:
+    """gemeente, plaats, regio, themas, signalen and bewijs of one post from its tags in id order.
+
+    Each list keeps the first occurrence of a value (a post has one or two of each: a list
+    beats a dict here); empty values are left out.
+    """
+    munis: list[str] = []
+    places: list[str] = []
+    regions: list[str] = []
+    themes: list[str] = []
+    signals: list[str] = []
+    evidence: list[str] = []
+    for _, kind, tag, label, place, matched in tags:
+        if kind == "municipality":
+            name = label or tag
+            if name and name not in munis:
+                munis.append(name)
+            if place and place not in places:
+                places.append(place)
+        else:
+            name = tag
+            if kind == "theme" and tag not in themes:
+                themes.append(tag)
+            elif kind == "signal":
+                if tag and tag not in signals:
+                    signals.append(tag)
+            elif kind == "region":
+                if tag and tag not in regions:
+                    regions.append(tag)
+        if matched:
+            evidence.append(f"{name}: {matched}")
+    if len(themes) > 1:
+        themes.sort(key=_theme_key)
+    if len(signals) > 1:
+        signals.sort()
+    return (", ".join(munis), ", ".join(places), ", ".join(regions), ", ".join(themes), ", ".join(signals),
+            "; ".join(evidence))
+
+
+def _theme_key(theme: str) -> tuple[int, str]:
+    return _THEME_ORDER.get(theme, 99), theme
 
 
 def build(session: Session, week: Week, gemeenten: Iterable[str] = (), signal: str | None = None) -> pd.DataFrame:
@@ -62,37 +91,28 @@ def build(session: Session, week: Week, gemeenten: Iterable[str] = (), signal: s
     news item in two feeds, or a repost. The earliest stored copy stands for the others.
     ``signal='initiatief'`` gives initiatieven.csv.
     """
-    p = Post.__table__.c
-    pt = PostTag.__table__.c
-    in_week = when_in(week.start, week.end)
-    # The week's tags in one join, not an EXISTS per post: whether a post has a theme, is about
-    # a chosen municipality or carries the signal is decided from them below.
-    tags: dict[int, list[Any]] = {}
-    # .all(): the driver's fetchall, not a fetchone per row.
-    for tag in session.execute(select(pt.id, pt.post_id, pt.kind, pt.tag, pt.label, pt.place, pt.matched)
-                               .join_from(Post.__table__, PostTag.__table__, pt.post_id == p.id).where(in_week)).all():
-        tags.setdefault(tag.post_id, []).append(tag)
-    codes = set(gemeenten)
-
-    def wanted(ts: list[Any]) -> bool:
-        kinds = {(t.kind, t.tag) for t in ts}
-        return (any(k == "theme" for k, _ in kinds)
-                and (not codes or any(k == "municipality" and v in codes for k, v in kinds))
-                and (not signal or ("signal", signal) in kinds))
-
-    copies: dict[str, int] = {}
-    first: dict[str, Any] = {}
-    for row in session.execute(select(p.id, p.content_hash, p.created_at, p.collected_at, p.platform, p.source_id,
-                                      p.text, p.url).where(in_week).order_by(p.id)).all():
-        ts = tags.get(row.id)
-        if not ts or not wanted(ts):
-            continue
-        copies[row.content_hash] = copies.get(row.content_hash, 0) + 1
-        first.setdefault(row.content_hash, row)
-    rows = []
-    for post in first.values():
-        row = _row(post, sorted(tags[post.id], key=lambda t: t.id))
-        row["aantal_keer"] = copies[post.content_hash]
-        rows.append((post.created_at or post.collected_at, post.id, row))
-    rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
-    return pd.DataFrame([r[2] for r in rows], columns=COLUMNS).astype({"aantal_keer": "int64"})
+    codes = sorted(set(gemeenten))
+    params = sql.week_params(week)
+    expanding = []
+    if codes:
+        params["codes"] = codes
+        expanding.append("codes")
+    if signal:
+        params["signal"] = signal
+    rep = _REP.format(in_week=sql.IN_WEEK, wanted=_wanted(codes, signal))
+    tag_rows = sql.rows(session, rep + "SELECT t.post_id, t.kind, t.tag, t.label, t.place, t.matched "
+                        "FROM rep JOIN post_tags t ON t.post_id = rep.id ORDER BY t.post_id, t.id", params, expanding)
+    tags = {pid: _tag_columns(ts) for pid, ts in groupby(tag_rows, key=itemgetter(0))}
+    post_rows = sql.rows(session, rep + f"SELECT p.id, rep.n, {sql.day_index()}, p.platform, p.source_id, p.text, "
+                         f"p.url FROM rep JOIN posts p ON p.id = rep.id ORDER BY {sql.WHEN} DESC, p.id DESC",
+                         params, expanding)
+    days = [(week.monday + timedelta(days=i)).isoformat() for i in range(7)]
+    if not post_rows:
+        return pd.DataFrame(columns=COLUMNS).astype({"aantal_keer": "int64"})
+    ids, n, day, platform, source, text, url = zip(*post_rows)
+    gemeente, plaats, regio, themas, signalen, bewijs = zip(*(tags[i] for i in ids))
+    return pd.DataFrame({
+        "datum": [days[d] for d in day], "platform": list(platform), "bron": list(source), "gemeente": list(gemeente),
+        "plaats": list(plaats), "regio": list(regio), "themas": list(themas), "signalen": list(signalen),
+        "tekst": list(text), "link": [u or "" for u in url], "bewijs": list(bewijs), "aantal_keer": list(n),
+    }, columns=COLUMNS).astype({"aantal_keer": "int64"})

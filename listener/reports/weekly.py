@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from listener.audit import record
 from listener.errors import ConfigError, InputError
-from listener.reports import background, charts, coverage, excel, html, overview, posts
+from listener.reports import background, charts, coverage, excel, html, overview, posts, sql
 from listener.reports.weeks import Week, last_complete_week, parse_week
 from listener.store.db import session_scope
 from listener.store.models import PostTag
@@ -31,10 +31,13 @@ SEPARATORS = (";", ",")
 
 def resolve_gemeenten(session: Session, values: Iterable[str]) -> dict[str, str]:
     """{CBS code: name} for each --gemeente value (code or official name); ConfigError if unknown."""
-    try:
-        from classifiers.gazetteer import resolve_municipality
-    except ImportError:
-        resolve_municipality = None  # type: ignore[assignment]
+    values = list(values)
+    resolve_municipality = None
+    if values:  # the classifiers package (spaCy) is only imported when it is needed
+        try:
+            from classifiers.gazetteer import resolve_municipality
+        except ImportError:
+            pass
     out: dict[str, str] = {}
     for raw in values:
         value = " ".join(str(raw).split())
@@ -123,58 +126,111 @@ def write_weekly_report(factory: sessionmaker[Session], week: str | Week | None 
         raise InputError(f"{out}: cannot create the report directory: {exc.strerror or exc}") from None
     if not out.is_dir():
         raise InputError(f"{out}: not a directory")
+    # Forked now, the helper process imports the gazetteer (classifiers, spaCy) and matplotlib
+    # while this one reads the database; it names the municipalities, then draws the charts.
+    chart_worker = background.Worker(_prepare_helper)
+    try:
+        return _write(factory, wk, out, gemeenten, min_count, sep, xlsx, chart_worker)
+    finally:
+        chart_worker.close()
+
+
+def _write(factory: sessionmaker[Session], wk: Week, out: Path, gemeenten: Iterable[str], min_count: int, sep: str,
+           xlsx: bool, chart_worker: background.Worker) -> list[Path]:
     with session_scope(factory) as s:
+        sql.tune(s)
         chosen = resolve_gemeenten(s, gemeenten)
-        window = overview.window_counts(s, wk)
-        codes = {k[1] for counts in window.values() for k in counts if k[0] == "municipality"} | set(chosen)
-        labels = {**overview.municipality_labels(s, codes), **chosen}
-        raw = overview.frame(window, wk, labels, chosen)
-        table = overview.suppress(raw, min_count)
-        trend = overview.theme_trend(s, wk, window=window)
-        # The charts need only these aggregates: drawn in another process while the tables are made.
-        charts_done = charts.render_in_background(
-            trend, f"Unieke berichten per thema, {trend.index[0]} t/m {trend.index[-1]}",
-            _heatmap_matrix(raw), f"Gemeente × thema, {wk.label}", min_count)
-        berichten = posts.build(s, wk, chosen)
-        initiatieven = berichten[berichten["signalen"].str.split(", ").map(lambda x: "initiatief" in x)] \
-            .reset_index(drop=True) if len(berichten) else berichten
-        dekking = coverage.build(s, wk)
-        record(s, "report", {"week": wk.label, "gemeenten": sorted(chosen), "out": str(out),
-                             "min_count": min_count if min_count > 1 else None}, len(berichten))
-    n_munis = int(raw[(raw["soort"] == "gemeente") & (raw["plaats"] == "") & (raw["thema"] == overview.ALL_THEMES)
-                      & (raw["berichten"] > 0)].shape[0])
-    # The workbook takes as long as the CSVs: written by a second process meanwhile.
-    workbook_done = background.start(excel.write_xlsx, {"Overzicht": table, "Berichten": berichten,
-                                                        "Initiatieven": initiatieven, "Dekking": dekking},
-                                     _safe_target(out, "rapport.xlsx")) if xlsx else None
-    written = [
-        excel.write_csv(table, _safe_target(out, "overzicht.csv"), sep),
-        excel.write_csv(berichten, _safe_target(out, "berichten.csv"), sep),
-        excel.write_csv(initiatieven, _safe_target(out, "initiatieven.csv"), sep),
-        excel.write_csv(dekking, _safe_target(out, "dekking.csv"), sep),
-    ]
-    trend_png, heatmap_png = charts_done()
-    scope = ", ".join(chosen.values()) if chosen else "alle gemeenten en regio's"
-    page = html.Page(
-        week=wk.label,
-        period=f"maandag {wk.monday.isoformat()} t/m zondag {wk.sunday.isoformat()} (Europe/Amsterdam) — {scope}",
-        coverage_text=coverage.statement(dekking), coverage=dekking,
-        headline=_headline(window, wk, min_count, n_munis) if not chosen else
-        [("Unieke berichten", str(len(berichten))), ("Initiatieven", str(len(initiatieven)))],
-        trend_png=trend_png, heatmap_png=heatmap_png, initiatives=initiatieven.head(20), rises=_rises(table),
-        notes=["Een bericht telt één keer, ook als dezelfde tekst in meer bronnen stond (unieke berichten).",
-               "Alleen berichten met minstens één thema tellen mee.",
-               "De grafiek over 12 weken telt alle gemeenten en regio's samen."
-               + (f" Aantallen onder {min_count} staan als <{min_count}." if min_count > 1 else "")],
-    )
-    for name, png in (("themas_12_weken.png", trend_png), ("heatmap_gemeente_thema.png", heatmap_png)):
-        written.append(excel.atomic_write(_safe_target(out, name), lambda fh, b=png: fh.write(b), "wb"))
-    written.append(excel.atomic_write(_safe_target(out, "rapport.html"), lambda fh: fh.write(html.render(page)),
-                                      "w", encoding="utf-8"))
-    if workbook_done is not None:
-        written.append(workbook_done())
-    log.info("weekly report %s: %d posts, written to %s", wk.label, len(berichten), out)
+        # The posts half (berichten, initiatieven, the workbook) runs in a second process from
+        # here on, with its own connection and transaction, while this one counts. (A post
+        # stored by a collector in between may be counted and not listed, or the reverse.)
+        half = background.Coroutine(_posts_half, factory, wk, sorted(chosen), out, sep,
+                                    after_fork=lambda: _drop_inherited_connections(factory))
+        try:
+            window = overview.window_counts(s, wk)
+            raw = overview.frame(s, wk, chosen,
+                                 names=lambda codes: chart_worker.submit(overview.gazetteer_names, list(codes))())
+            table = overview.suppress(raw, min_count)
+            dekking = coverage.build(s, wk)
+            trend = overview.theme_trend(s, wk, window=window)
+            # The charts need only these aggregates: drawn in another process while the tables are made.
+            charts_done = charts.render_in_background(
+                trend, f"Unieke berichten per thema, {trend.index[0]} t/m {trend.index[-1]}",
+                _heatmap_matrix(raw), f"Gemeente × thema, {wk.label}", min_count, worker=chart_worker)
+            n_berichten, n_initiatieven, initiatives, post_paths = half.get()
+            if xlsx:
+                half.put((table, dekking, _safe_target(out, "rapport.xlsx")))
+            record(s, "report", {"week": wk.label, "gemeenten": sorted(chosen), "out": str(out),
+                                 "min_count": min_count if min_count > 1 else None}, n_berichten)
+        except BaseException:
+            half.close()
+            raise
+    try:
+        n_munis = int(raw[(raw["soort"] == "gemeente") & (raw["plaats"] == "")
+                          & (raw["thema"] == overview.ALL_THEMES) & (raw["berichten"] > 0)].shape[0])
+        written = [excel.write_csv(table, _safe_target(out, "overzicht.csv"), sep), *post_paths,
+                   excel.write_csv(dekking, _safe_target(out, "dekking.csv"), sep)]
+        trend_png, heatmap_png = charts_done()
+        scope = ", ".join(chosen.values()) if chosen else "alle gemeenten en regio's"
+        page = html.Page(
+            week=wk.label,
+            period=f"maandag {wk.monday.isoformat()} t/m zondag {wk.sunday.isoformat()} (Europe/Amsterdam) — {scope}",
+            coverage_text=coverage.statement(dekking), coverage=dekking,
+            headline=_headline(window, wk, min_count, n_munis) if not chosen else
+            [("Unieke berichten", str(n_berichten)), ("Initiatieven", str(n_initiatieven))],
+            trend_png=trend_png, heatmap_png=heatmap_png, initiatives=initiatives, rises=_rises(table),
+            notes=["Een bericht telt één keer, ook als dezelfde tekst in meer bronnen stond (unieke berichten).",
+                   "Alleen berichten met minstens één thema tellen mee.",
+                   "De grafiek over 12 weken telt alle gemeenten en regio's samen."
+                   + (f" Aantallen onder {min_count} staan als <{min_count}." if min_count > 1 else "")],
+        )
+        for name, png in (("themas_12_weken.png", trend_png), ("heatmap_gemeente_thema.png", heatmap_png)):
+            written.append(excel.atomic_write(_safe_target(out, name), lambda fh, b=png: fh.write(b), "wb"))
+        written.append(excel.atomic_write(_safe_target(out, "rapport.html"), lambda fh: fh.write(html.render(page)),
+                                          "w", encoding="utf-8"))
+        if xlsx:
+            written.append(half.get())
+    finally:
+        half.close()
+    log.info("weekly report %s: %d posts, written to %s", wk.label, n_berichten, out)
     return written
+
+
+_INHERITED: list[Any] = []
+
+
+def _prepare_helper() -> None:
+    overview.gazetteer_names(["GM0000"])  # imports the classifiers package and loads the gazetteer
+    charts.prepare()
+
+
+def _drop_inherited_connections(factory: sessionmaker[Session]) -> None:
+    """In a forked process: new connections from here on; the parent's are never used or closed here.
+
+    The old pool stays referenced until the process exits (without clean-up), so its
+    connections are not even closed by the garbage collector.
+    """
+    bind = factory.kw.get("bind")
+    if bind is not None:
+        _INHERITED.append(bind.pool)
+        bind.dispose(close=False)
+
+
+def _posts_half(factory: sessionmaker[Session], wk: Week, codes: list[str], out: Path, sep: str) -> Iterator[Any]:
+    """berichten.csv and initiatieven.csv, then (given the other two tables) rapport.xlsx.
+
+    Yields (rows in berichten, rows in initiatieven, the first 20 initiatives, the CSV paths);
+    then, sent (overzicht, dekking, path), writes the workbook and yields its path.
+    """
+    with session_scope(factory) as s:
+        sql.tune(s)
+        berichten = posts.build(s, wk, codes)
+    initiatieven = berichten[["initiatief" in sig.split(", ") for sig in berichten["signalen"]]] \
+        .reset_index(drop=True) if len(berichten) else berichten
+    paths = [excel.write_csv(berichten, _safe_target(out, "berichten.csv"), sep),
+             excel.write_csv(initiatieven, _safe_target(out, "initiatieven.csv"), sep)]
+    table, dekking, target = yield len(berichten), len(initiatieven), initiatieven.head(20), paths
+    yield excel.write_xlsx({"Overzicht": table, "Berichten": berichten, "Initiatieven": initiatieven,
+                            "Dekking": dekking}, target)
 
 
 def ensure_weekly_counts(session: Session, weeks: Iterable[str]) -> int:

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import JSON, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -38,8 +37,12 @@ class NewPost:
 
 
 def dialect_insert(session: Session):  # noqa: ANN202 - dialect-specific Insert
-    name = session.get_bind().dialect.name
-    return postgresql.insert if name == "postgresql" else sqlite.insert
+    # Imported here: the PostgreSQL dialect is not loaded at all on an SQLite store.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def sync_sources(session: Session, sources: Iterable[Any]) -> None:

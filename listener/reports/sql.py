@@ -1,0 +1,70 @@
+"""Plain SQL for the report's reads: one statement per table, values as the driver gives them.
+
+The report reads tens of thousands of posts and tags a week. SQLAlchemy's result processing
+(a Row per row, a datetime parsed per timestamp on SQLite) cost more than the queries
+themselves, so these statements are textual SQL that both SQLite and PostgreSQL run, with
+typed bind parameters (timestamps go in as the store writes them) and untyped results.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+from listener.reports.weeks import Week
+from listener.schedules import TZ
+from listener.store.models import UTCDateTime
+
+# Posts by created time, else collected time, in [start, end); written so both indexes serve.
+IN_WEEK = ("((p.created_at >= :start AND p.created_at < :end) "
+           "OR (p.created_at IS NULL AND p.collected_at >= :start AND p.collected_at < :end))")
+WHEN = "coalesce(p.created_at, p.collected_at)"
+SQLITE_MMAP_BYTES = 1 << 31  # SQLite caps it at its compile-time limit (2 GB by default)
+PG_WORK_MEM = "64MB"
+
+
+def day_starts(week: Week) -> list[datetime]:
+    """Tuesday to Sunday 00:00 Amsterdam time, in UTC: the six day boundaries inside the week."""
+    return [datetime.combine(week.monday + timedelta(days=i), time.min, TZ).astimezone(timezone.utc)
+            for i in range(1, 7)]
+
+
+def day_index(column: str = WHEN) -> str:
+    """SQL for the day of the week (0 = Monday, Amsterdam time) of a timestamp inside the week."""
+    return "CASE " + " ".join(f"WHEN {column} < :day{i} THEN {i - 1}" for i in range(1, 7)) + " ELSE 6 END"
+
+
+def week_params(week: Week) -> dict[str, Any]:
+    """Bind values for ``IN_WEEK`` and ``day_index``."""
+    out: dict[str, Any] = {"start": week.start, "end": week.end}
+    out.update({f"day{i}": d for i, d in enumerate(day_starts(week), 1)})
+    return out
+
+
+def rows(session: Session, sql: str, params: dict[str, Any], expanding: Iterable[str] = ()) -> Sequence[Any]:
+    """All rows of ``sql`` as the driver's tuples; datetime parameters are bound as the store stores them."""
+    used = {k: v for k, v in params.items() if f":{k}" in sql}
+    binds = [bindparam(k, type_=UTCDateTime()) for k, v in used.items() if isinstance(v, datetime)]
+    binds += [bindparam(k, expanding=True) for k in expanding if k in used]
+    stmt = text(sql).bindparams(*binds) if binds else text(sql)
+    result = session.execute(stmt, used)
+    try:
+        return result.cursor.fetchall()  # the driver's tuples: no Row object per row
+    finally:
+        result.close()
+
+
+def tune(session: Session) -> None:
+    """Settings for the report's transaction: it reads tens of thousands of scattered rows.
+
+    SQLite: read the file through a memory map instead of a system call per page (posts of a
+    week are spread over the whole file; this connection only). PostgreSQL: room to sort and
+    hash the week's tags in memory (this transaction only).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}"))
+    else:
+        session.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))

@@ -1,0 +1,129 @@
+"""The report's SQL reads against plain Python over the same rows: counts, copies, dates across DST."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from listener.reports import overview, posts
+from listener.reports.weeks import local_date, parse_week
+from listener.store.db import session_scope
+from listener.store.models import Post, PostTag
+from listener.store.queries import NewPost, store_posts
+from listener.text import content_hash
+
+LEVELS = ("all", "municipality", "place", "region")
+
+
+def _reference_counts(session, week, levels) -> dict:  # noqa: ANN001
+    """The counting rules of docs/reports.md, spelled out in Python over all posts and tags."""
+    when = {}
+    for pid, digest, created, collected in session.execute(
+            select(Post.id, Post.content_hash, Post.created_at, Post.collected_at)):
+        at = created or collected
+        if week.start <= at < week.end:
+            when[pid] = digest
+    rep: dict[str, int] = {}
+    for pid, digest in sorted(when.items()):
+        rep.setdefault(digest, pid)
+    tags: dict[int, list] = {}
+    for t in session.scalars(select(PostTag)):
+        if t.post_id in rep.values():
+            tags.setdefault(t.post_id, []).append(t)
+    out: dict = {}
+    for ts in tags.values():
+        themes = {t.tag for t in ts if t.kind == "theme"}
+        if not themes:
+            continue
+        signals = {t.tag for t in ts if t.kind == "signal"}
+        areas = {("all", "", "")} if "all" in levels else set()
+        for t in ts:
+            if t.kind in ("municipality", "region") and t.kind in levels:
+                areas.add((t.kind, t.tag, ""))
+            if t.kind == "municipality" and t.place and "place" in levels:
+                areas.add(("municipality", t.tag, t.place))
+        for kind, area, place in areas:
+            for theme in (*themes, ""):
+                n, p, i = out.get((kind, area, place, theme), (0, 0, 0))
+                out[(kind, area, place, theme)] = (n + 1, p + ("probleem" in signals), i + ("initiatief" in signals))
+    return out
+
+
+@pytest.mark.parametrize("levels", [LEVELS, ("all",), ("municipality", "region"), ("place",)])
+def test_counts_in_sql_match_the_rules(golden, levels) -> None:  # noqa: ANN001
+    _, factory = golden
+    weeks = [parse_week(f"2026-W{n}") for n in range(40, 50)]
+    with session_scope(factory) as s:
+        counted, stored = overview.compute(s, weeks, levels)
+        for wk in weeks:
+            got = {k: (c.n_posts, c.n_probleem, c.n_initiatief) for k, c in counted[wk.label].items()}
+            assert got == _reference_counts(s, wk, set(levels)), wk.label
+        assert stored["2026-W47"] > 0 and stored["2026-W49"] == 0
+
+
+def _post(ext: str, text: str, at: datetime, tags: tuple[dict, ...]) -> NewPost:
+    return NewPost(source_id="t", platform="rss", external_id=ext, text=text, url=None, language="nl",
+                   created_at=at, author_key=None, content_hash=content_hash(text), raw=None, tags=tags,
+                   classifier_version="t")
+
+
+def _tag(kind: str, tag: str, **kw: str) -> dict:
+    return {"kind": kind, "tag": tag, "label": kw.get("label"), "place": kw.get("place"),
+            "matched": kw.get("matched"), "evidence": None, "classifier_version": "t"}
+
+
+def test_dates_follow_amsterdam_days_across_the_clock_change(store) -> None:  # noqa: ANN001
+    _, factory = store
+    wk = parse_week("2026-W43")  # summer time ends on Sunday 25 October 2026, 03:00 → 02:00
+    utc = timezone.utc
+    instants = [wk.start, wk.start + timedelta(microseconds=1),
+                datetime(2026, 10, 24, 21, 59, 59, tzinfo=utc), datetime(2026, 10, 24, 22, 0, tzinfo=utc),
+                datetime(2026, 10, 25, 0, 59, 59, tzinfo=utc), datetime(2026, 10, 25, 1, 0, 1, tzinfo=utc),
+                datetime(2026, 10, 25, 22, 59, 59, 999999, tzinfo=utc), datetime(2026, 10, 20, 21, 59, 59, tzinfo=utc),
+                datetime(2026, 10, 20, 22, 0, tzinfo=utc), wk.end]
+    theme = (_tag("theme", "zorg", matched="huisarts"),)
+    with session_scope(factory) as s:
+        store_posts(s, [_post(f"d{i}", f"De huisarts stopt, bericht {i}", at, theme) for i, at in enumerate(instants)])
+    with session_scope(factory) as s:
+        df = posts.build(s, wk)
+    inside = sorted((at for at in instants if wk.start <= at < wk.end), reverse=True)
+    assert list(df["datum"]) == [local_date(at) for at in inside]
+    assert list(df["datum"])[:2] == ["2026-10-25", "2026-10-25"] and list(df["datum"])[-1] == "2026-10-19"
+
+
+def test_copies_wanted_posts_and_tag_columns(store) -> None:  # noqa: ANN001
+    _, factory = store
+    wk = parse_week("2026-W47")
+    at = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
+    emmen = _tag("municipality", "GM0114", label="Emmen", place="Klazienaveen", matched="Klazienaveen")
+    with session_scope(factory) as s:
+        store_posts(s, [
+            # the first copy has no theme: the second one stands for the text, counted twice over two wanted copies
+            _post("a1", "Buurtbus rijdt niet meer", at, (emmen,)),
+            _post("a2", "Buurtbus rijdt niet meer", at + timedelta(hours=1),
+                  (_tag("signal", "probleem", matched="niet meer"), _tag("theme", "mobiliteit", matched="buurtbus"),
+                   _tag("theme", "voorzieningen"), emmen, _tag("signal", "initiatief"), _tag("signal", "probleem"),
+                   _tag("region", "Drenthe"), _tag("municipality", "GM0114", label="Emmen", place="Emmen"))),
+            _post("a3", "Buurtbus rijdt niet meer", at + timedelta(hours=2), (_tag("theme", "mobiliteit"),)),
+            _post("b1", "Huisarts in Assen stopt", at + timedelta(hours=3),
+                  (_tag("theme", "zorg"), _tag("municipality", "GM0106", label="Assen"))),
+        ])
+    with session_scope(factory) as s:
+        df = posts.build(s, wk)
+        emmen_only = posts.build(s, wk, ["GM0114"])
+        ini = posts.build(s, wk, signal="initiatief")
+    assert list(df["tekst"]) == ["Huisarts in Assen stopt", "Buurtbus rijdt niet meer"]
+    row = df.iloc[1].to_dict()
+    assert row == {"datum": "2026-11-18", "platform": "rss", "bron": "t", "gemeente": "Emmen",
+                   "plaats": "Klazienaveen, Emmen", "regio": "Drenthe", "themas": "voorzieningen, mobiliteit",
+                   "signalen": "initiatief, probleem", "tekst": "Buurtbus rijdt niet meer", "link": "",
+                   "bewijs": "probleem: niet meer; mobiliteit: buurtbus; Emmen: Klazienaveen", "aantal_keer": 2}
+    assert list(emmen_only["tekst"]) == ["Buurtbus rijdt niet meer"] and list(emmen_only["aantal_keer"]) == [1]
+    assert list(ini["tekst"]) == ["Buurtbus rijdt niet meer"] and list(ini["aantal_keer"]) == [1]
+    with session_scope(factory) as s:
+        counts, _ = overview.compute(s, [wk])
+    # Counting takes the earliest copy of a text, which has no theme here: only Assen counts.
+    assert {k: c.n_posts for k, c in counts[wk.label].items() if k[3] == ""} == {
+        ("all", "", "", ""): 1, ("municipality", "GM0106", "", ""): 1}
