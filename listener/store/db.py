@@ -220,8 +220,23 @@ def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
     return before, current_revision(engine)
 
 
+# The newest migration in alembic/versions (a test keeps the two equal): a store already at it
+# is recognised by one query, without loading Alembic (a tenth of a second for every command).
+HEAD_REVISION = "0003"
+
+
+def _at_head(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD_REVISION]
+    except DBAPIError:  # no such table (an empty database) or unreachable: the full check says which
+        return False
+
+
 def ensure_schema(engine: Engine) -> None:
     """Create the schema in an empty database; refuse one whose schema is behind the code."""
+    if _at_head(engine):
+        return
 
     def check() -> str | None:
         return current_revision(engine)

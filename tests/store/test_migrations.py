@@ -44,3 +44,20 @@ def test_migrations_match_models(db_url: str) -> None:
         assert diff == []
     finally:
         engine.dispose()
+
+
+def test_the_quick_schema_check_knows_the_newest_migration(db_url: str) -> None:
+    # open_store recognises a store at HEAD_REVISION with one query; adding a migration without
+    # updating the constant would make every command run the full (Alembic) check, or worse.
+    from listener.store.db import HEAD_REVISION, _at_head
+
+    assert HEAD_REVISION == head_revision()
+    engine = make_engine(db_url)
+    try:
+        assert not _at_head(engine)  # an empty database
+        upgrade(engine, "0002")
+        assert not _at_head(engine)
+        upgrade(engine)
+        assert _at_head(engine)
+    finally:
+        engine.dispose()
