@@ -21,6 +21,7 @@ follow each other in some rule, ``pairs``) goes through spaCy as well.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from itertools import accumulate, chain, compress, islice
@@ -30,6 +31,8 @@ from typing import TYPE_CHECKING
 from spacy.attrs import ORTH
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
+
+from classifiers.data import LOCAL, PLACE, TOPIC
 
 if TYPE_CHECKING:
     from classifiers.lexicon import TypeInfo
@@ -42,6 +45,7 @@ class Chunk:
     """The tokens of one chunk, as far as the classifier needs them (offsets within the chunk)."""
 
     __slots__ = (
+        "bits",
         "edge",
         "lower_texts",
         "lowers",
@@ -81,10 +85,13 @@ class Chunk:
         self.marked = bool(theme or place)
         self.trigger = trigger
         self.edge = edge
+        self.bits = edge | (PLACE if place else 0) | (TOPIC if any(info.theme for _, info in theme) else 0) | \
+            (LOCAL if any(info.local for _, info in theme) else 0)
 
 
 _TRIGGER, _NTOK, _LOWERS, _EDGE = attrgetter("trigger"), attrgetter("ntok"), attrgetter("lowers"), attrgetter("edge")
-_MARKED = attrgetter("marked")
+_MARKED, _PLACES, _BITS = attrgetter("marked"), attrgetter("place"), attrgetter("bits")
+PLAIN = re.compile(r"[0-9!-\"$-/:-@\[-`{-~]+").fullmatch  # ASCII digits and punctuation except '#'
 
 
 class ChunkCache:
@@ -96,13 +103,17 @@ class ChunkCache:
     """
 
     def __init__(self, tokenizer: Tokenizer, tests: Iterable[Callable[[Doc], bool]], flags: tuple[int, int, int],
-                 trigger_flags: Iterable[int], type_info: Callable[[int, str], TypeInfo]) -> None:
+                 trigger_flags: Iterable[int], type_info: Callable[[int, str], TypeInfo],
+                 plain_ok: bool = False) -> None:
         self.tokenizer = tokenizer
         self.tests = tuple(tests)
         self.theme_flag, self.place_flag, self.strict_flag = flags
         self.type_info = type_info
         self.cache: dict[str, Chunk] = {}
         self.boring: set[str] = set()  # chunks without a trigger: most posts are skipped on this set alone
+        # plain_ok: no trigger word consists of ASCII digits and punctuation only (the components say)
+        self.plain_ok = plain_ok
+        self.unmade: dict[str, None] = {}  # boring chunks known without a record (bounded like the cache)
         self.risky, self.edge_end, self.edge_start, self.pairs = self._special_cases(tuple(trigger_flags))
 
     def records(self, chunks: list[str]) -> list[Chunk] | None:
@@ -112,6 +123,8 @@ class ChunkCache:
             return None
         recs = list(map(self.cache.get, chunks))
         if None in recs:
+            if self.plain_ok and self._plain_rest(chunks, recs):
+                return None
             recs = [r or self.cache.get(c) or self._make(c) for r, c in zip(recs, chunks)]
             if not any(map(_TRIGGER, recs)):
                 return None
@@ -119,15 +132,39 @@ class ChunkCache:
 
     def view(self, text: str, chunks: list[str], recs: list[Chunk]) -> PostView | None:
         """The post as a TokenView, or None when only a Doc gives its tokens for sure."""
-        if " ".join(chunks) != text:
+        cstarts = list(accumulate(map(len, chunks), initial=0))
+        gaps = len(chunks) - 1
+        # the chunks hold no whitespace: single spaces between them, and nothing else, iff this holds
+        if cstarts[-1] + gaps != len(text) or text.count(" ") != gaps:
             return None  # other whitespace than single spaces: the Doc has whitespace tokens
-        edges = list(map(_EDGE, recs))
-        if any(edges):
-            for k in range(len(recs) - 1):
-                if edges[k] & EDGE_END and edges[k + 1] & EDGE_START and \
-                        (recs[k].texts[-1], recs[k + 1].texts[0]) in self.pairs:
+        bits = 0
+        for b in set(map(_BITS, recs)):  # a handful of distinct values
+            bits |= b
+        if bits & EDGE_END and bits & EDGE_START:
+            pairs = self.pairs
+            for k in compress(range(len(recs)), map(EDGE_START.__and__, map(_EDGE, recs))):  # the rarer edge
+                if k and recs[k - 1].edge & EDGE_END and (recs[k - 1].texts[-1], recs[k].texts[0]) in pairs:
                     return None
-        return PostView(text, chunks, recs)
+        return PostView(text, chunks, recs, bits, cstarts)
+
+    def _plain_rest(self, chunks: list[str], recs: list[Chunk | None]) -> bool:
+        """True when the known chunks hold no trigger and the new ones are only ASCII digits and
+        punctuation (no '#', no special case with a trigger): then no chunk can hold a trigger, and
+        the new ones are remembered as such without tokenizing them (numbers, times, "(3)")."""
+        if any(map(_TRIGGER, filter(None, recs))):
+            return False
+        new = [c for r, c in zip(recs, chunks) if r is None]
+        if not all(map(PLAIN, new)) or any(r in c for c in new for r in self.risky):
+            return False
+        unmade = self.unmade
+        if len(unmade) >= CHUNKS_MAX:
+            for key in list(islice(unmade, len(unmade) - CHUNKS_MAX * 3 // 4)):
+                del unmade[key]
+                if key not in self.cache:
+                    self.boring.discard(key)
+        unmade.update(dict.fromkeys(new))
+        self.boring.update(new)
+        return True
 
     def _make(self, chunk: str) -> Chunk:
         cache = self.cache
@@ -183,16 +220,30 @@ class ChunkCache:
 
 
 class PostView:
-    """TokenView of a post put together from its chunk records (single spaces between chunks)."""
+    """TokenView of a post put together from its chunk records (single spaces between chunks).
 
-    __slots__ = ("_cstarts", "chunks", "lowers", "n", "post", "recs", "starts")
+    ``bits``: its chunks' bits ORed (PLACE, TOPIC, LOCAL, edges). Token i lives in chunk k, the last
+    with ``starts[k] <= i``, which begins at character ``cstarts[k] + k``; ``lowers`` is only made
+    when asked for.
+    """
 
-    def __init__(self, post: str, chunks: list[str], recs: list[Chunk]) -> None:
-        self.post, self.chunks, self.recs = post, chunks, recs
+    __slots__ = ("_lowers", "bits", "chunks", "cstarts", "n", "post", "recs", "starts")
+
+    def __init__(self, post: str, chunks: list[str], recs: list[Chunk], bits: int = -1,
+                 cstarts: list[int] | None = None) -> None:
+        self.post, self.chunks, self.recs, self.bits = post, chunks, recs, bits
         self.starts = list(accumulate(map(_NTOK, recs), initial=0))  # first token of each chunk
         self.n = self.starts[-1]
-        self.lowers = list(chain.from_iterable(map(_LOWERS, recs)))
-        self._cstarts: dict[int, int] | None = None
+        # the lengths of the chunks before chunk k (it begins k spaces later)
+        self.cstarts = cstarts if cstarts is not None else list(accumulate(map(len, chunks), initial=0))
+        self._lowers: list[int] | None = None
+
+    @property
+    def lowers(self) -> list[int]:
+        got = self._lowers
+        if got is None:
+            got = self._lowers = list(chain.from_iterable(map(_LOWERS, self.recs)))
+        return got
 
     def marked(self) -> tuple[list[tuple[int, TypeInfo]], list[int], list[int]]:
         """For ThemeMatcher.topics: (position, TypeInfo) of its tokens; for PlaceLinker.link: the
@@ -200,15 +251,46 @@ class PostView:
         theme: list[tuple[int, TypeInfo]] = []
         place: list[int] = []
         strict: list[int] = []
+        append = theme.append
         starts, recs = self.starts, self.recs
         for k in compress(range(len(recs)), map(_MARKED, recs)):
             rec, first = recs[k], starts[k]
             for r, info in rec.theme:
-                theme.append((first + r, info))
+                append((first + r, info))
             if rec.place:
-                place.extend([first + r for r in rec.place])
-                strict.extend([first + r for r in rec.strict])
+                for r in rec.place:
+                    place.append(first + r)
+                for r in rec.strict:
+                    strict.append(first + r)
         return theme, place, strict
+
+    def themes(self) -> list[tuple[int, TypeInfo]]:
+        """(position, TypeInfo) of the tokens ThemeMatcher.topics visits, in order."""
+        theme: list[tuple[int, TypeInfo]] = []
+        append = theme.append
+        starts, recs = self.starts, self.recs
+        for k in compress(range(len(recs)), map(_MARKED, recs)):
+            first = starts[k]
+            for r, info in recs[k].theme:
+                append((first + r, info))
+        return theme
+
+    def places(self) -> tuple[list[int], list[int]]:
+        """Positions of the tokens PlaceLinker.link looks up, and of the case-sensitive names among them."""
+        place: list[int] = []
+        strict: list[int] = []
+        starts, recs = self.starts, self.recs
+        for k in compress(range(len(recs)), map(_PLACES, recs)):
+            rec, first = recs[k], starts[k]
+            for r in rec.place:
+                place.append(first + r)
+            for r in rec.strict:
+                strict.append(first + r)
+        return place, strict
+
+    def lower(self, i: int) -> int:
+        k = bisect_right(self.starts, i) - 1
+        return self.recs[k].lowers[i - self.starts[k]]
 
     def orth(self, i: int) -> int:
         k = bisect_right(self.starts, i) - 1
@@ -223,24 +305,27 @@ class PostView:
         return self.recs[k].lower_texts[i - self.starts[k]]
 
     def idx(self, i: int) -> int:
-        k = bisect_right(self.starts, i) - 1
-        return self._char(k) + self.recs[k].offs[i - self.starts[k]]
+        starts = self.starts
+        k = bisect_right(starts, i) - 1
+        return self.cstarts[k] + k + self.recs[k].offs[i - starts[k]]
 
     def end(self, i: int) -> int:
-        k = bisect_right(self.starts, i) - 1
-        r = i - self.starts[k]
+        starts = self.starts
+        k = bisect_right(starts, i) - 1
+        r = i - starts[k]
         rec = self.recs[k]
-        return self._char(k) + rec.offs[r] + len(rec.texts[r])
+        return self.cstarts[k] + k + rec.offs[r] + len(rec.texts[r])
 
     def span_text(self, start: int, end: int) -> str:
         return self.post[self.idx(start):self.end(end - 1)] if end > start else ""
 
-    def _char(self, k: int) -> int:
-        # offset of chunk k: the chunks before it and one space after each (only a few are asked for)
-        known = self._cstarts
-        if known is None:
-            known = self._cstarts = {}
-        got = known.get(k)
-        if got is None:
-            got = known[k] = sum(map(len, self.chunks[:k])) + k
-        return got
+    def char_span(self, start: int, end: int) -> tuple[int, int]:
+        """(idx(start), end(end - 1)) in one lookup when both lie in one chunk (a one-word match)."""
+        starts = self.starts
+        k = bisect_right(starts, start) - 1
+        if end > starts[k + 1]:
+            return self.idx(start), self.end(end - 1)
+        rec, first = self.recs[k], self.cstarts[k] + k
+        r = start - starts[k]
+        r2 = end - 1 - starts[k]
+        return first + rec.offs[r], first + rec.offs[r2] + len(rec.texts[r2])

@@ -31,6 +31,11 @@ DOC_REGIONS = ("._.", "listener_regions", None, None)
 # One array export per Doc, shared: {lexeme flag: positions of the tokens that carry it}, LOWER of
 # every token. The first component writes it, later ones read it (each can also make its own).
 DOC_SCAN = "listener_scan"
+# What else a chunk holds (``chunks.Chunk.bits``; a post ORs its chunks' bits): tokens the place linker
+# looks up; a token whose type is a theme word (without one ThemeMatcher.topics gives nothing); a token
+# that may be a word from [lokaal] (without one, themes count only in a post with a place or region).
+# Here, not in chunks.py, so that importing the package does not import spaCy.
+PLACE, TOPIC, LOCAL = 4, 8, 16
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _REPO_KEYWORDS = Path(__file__).resolve().parent.parent / "keywords_nl.txt"

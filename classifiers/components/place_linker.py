@@ -95,6 +95,7 @@ class PlaceLinker:
         add("B", "", ctx["blokkeer"])
         add("H", "#", ["#"])
         anchors, strict_anchors = m.finish(), strict.finish()
+        self.anchor_words = frozenset(anchors | strict_anchors)  # what the trigger flag looks up
         lower = vocab.lex_attr_getters.get(LOWER, str.lower)
         # (initialize again, e.g. from_disk: the same flag bits are reused; spaCy has only 63)
         self.strict_flag = vocab.add_flag(lambda text: text in strict_anchors, self.strict_flag)
@@ -316,6 +317,8 @@ def _strictly_inside(a, b) -> bool:
 
 def _longest(items: list) -> list:
     """Keep the longest of overlapping mentions ('Wijk bij Duurstede' over 'Wijk')."""
+    if len(items) < 2:
+        return list(items)
     out: list = []
     for it in sorted(items, key=lambda x: (x[0] - x[1], x[0])):
         if not any(it[0] < o[1] and o[0] < it[1] for o in out):

@@ -32,6 +32,7 @@ _NONE: frozenset = frozenset()
 _TOPICS, _LOCAL = DOC_TOPICS, DOC_LOCAL
 MAX_GAP = 4  # words allowed where a phrase says "..."
 NEG_BEFORE, NEG_AFTER = 2, 1  # negation window around a one-word signal
+NEAR_MAX = 20_000  # word-type triples kept with the phrases they leave possible (cleared beyond)
 # What a matched entry does in _decide, by section.
 _TAG, _CHANGE, _SOLVED, _NEG, _SPOT, _LOCAL_RULE, _OTHER = range(7)
 _RULES = {"verandering": _CHANGE, "opgelost": _SOLVED, "ontkenning": _NEG, "locatie": _SPOT, "lokaal": _LOCAL_RULE}
@@ -51,6 +52,7 @@ class ThemeMatcher:
         self.lexicon: Lexicon | None = None
         self._shared: list[int] = []
         self._last: tuple[str | None, TypeInfo | None] = (None, None)
+        self._near: dict[tuple[int | None, int, int | None], tuple] = {}
         self.flag = self.local_flag = -1  # lexeme flag ids, set by initialize
 
     def initialize(self, get_examples=None, *, nlp: Language | None = None,
@@ -69,6 +71,7 @@ class ThemeMatcher:
         self._phrases = {e: (items, a, items[a - 1] if a > 0 else None,
                              items[a + 1] if a + 1 < len(items) else None)
                          for e, items in lex.item_keys.items() for a in (lex.anchor[e],)}
+        self._near: dict[tuple[int | None, int, int | None], tuple] = {}
         strings = self.vocab.strings
         # Lexeme flags are computed once per word type, so the per-post work is one array
         # export and a loop over the few tokens that matter.
@@ -147,26 +150,45 @@ class ThemeMatcher:
             return None
         n = view.n
         sent_of = partial(bisect_left, bounds)
-        phrases = self._phrases
+        near = self._near
         raw = []
         for i, info in found:
             for e in info.hits:
                 raw.append((e, i, i + 1))
             if info.starts:
-                nxt = info_at(i + 1).keys if i + 1 < n else _NONE
-                prv = info_at(i - 1).keys if i > 0 else _NONE
-                for e in info.starts:
-                    items, a, before, after = phrases[e]
-                    # cheap reject on the neighbouring words before the full match
-                    if after is not None and after.isdisjoint(nxt) or before is not None and before.isdisjoint(prv):
-                        continue
-                    span = _match_phrase(items, a, info_at, sent_of, i, n)
-                    if span:
-                        raw.append((e, span[0], span[1]))
+                # the phrases that survive the cheap test on the neighbouring words, by word types
+                key = (lowers[i - 1] if i > 0 else None, lowers[i], lowers[i + 1] if i + 1 < n else None)
+                live = near.get(key)
+                if live is None:
+                    live = self._live_starts(info, info_at(i - 1).keys if i > 0 else _NONE,
+                                             info_at(i + 1).keys if i + 1 < n else _NONE)
+                    if len(near) >= NEAR_MAX:
+                        near.clear()
+                    near[key] = live
+                if live:
+                    # the sentence of token i: tokens lo+1 .. hi (bounds are the sentence-final tokens)
+                    s = sent_of(i)
+                    lo = bounds[s - 1] if s > 0 else -1
+                    hi = bounds[s] if s < len(bounds) else n
+                    for e, items, a in live:
+                        span = _match_phrase(items, a, info_at, lo, hi, i, n)
+                        if span:
+                            raw.append((e, span[0], span[1]))
         is_theme = self._is_theme
         if not any(is_theme[e] for e, _, _ in raw):  # only a theme word gives topics
             return None
         return self._decide(view, raw, _Window(bounds, guards, sent_of, n), sent_of)
+
+    def _live_starts(self, info: TypeInfo, prv: frozenset[str], nxt: frozenset[str]) -> tuple:
+        """(entry, items, anchor) of the phrases anchored on this type whose items right before and
+        after the anchor match these neighbours' forms (a cheap reject before the full match)."""
+        live = []
+        for e in info.starts:
+            items, a, before, after = self._phrases[e]
+            if after is not None and after.isdisjoint(nxt) or before is not None and before.isdisjoint(prv):
+                continue
+            live.append((e, items, a))
+        return tuple(live)
 
     def _decide(self, view: TokenView, raw, window: _Window, sent_of) -> tuple[list[tuple[str, int, int]], bool]:
         entries = self.lexicon.entries
@@ -211,8 +233,9 @@ class ThemeMatcher:
             return [], local
         out = []
         seen = set()
+        char_span = view.char_span
         for s, i, j in kept:
-            key = (s, view.idx(i), view.end(j - 1))
+            key = (s, *char_span(i, j))
             if key not in seen:
                 seen.add(key)
                 out.append(key)
@@ -231,16 +254,16 @@ class ThemeMatcher:
         return self
 
 
-def _match_phrase(items, anchor: int, info_at, sent_of, i: int, n: int) -> tuple[int, int] | None:
-    """Match a phrase around token i, which matched item ``anchor``; (start, end) or None."""
-    sent = sent_of(i)
+def _match_phrase(items, anchor: int, info_at, lo: int, hi: int, i: int, n: int) -> tuple[int, int] | None:
+    """Match a phrase around token i, which matched item ``anchor``, within the tokens lo+1 .. hi (its
+    sentence); (start, end) or None."""
     pos, gap = i + 1, False
     for item in items[anchor + 1:]:
         if item is None:
             gap = True
             continue
         for k in range(pos, min(n, pos + (MAX_GAP + 1 if gap else 1))):
-            if sent_of(k) != sent:
+            if k > hi:
                 return None
             if not info_at(k).keys.isdisjoint(item):
                 pos = k + 1
@@ -255,7 +278,7 @@ def _match_phrase(items, anchor: int, info_at, sent_of, i: int, n: int) -> tuple
             gap = True
             continue
         for k in range(pos, max(-1, pos - (MAX_GAP + 1 if gap else 1)), -1):
-            if sent_of(k) != sent:
+            if k <= lo:
                 return None
             if not info_at(k).keys.isdisjoint(item):
                 pos = k - 1

@@ -19,6 +19,8 @@ class TokenView(Protocol):
     n: int
     lowers: list[int]
 
+    def lower(self, i: int) -> int: ...  # lowers[i], without making the whole list
+
     def orth(self, i: int) -> int: ...  # hash of the text as written
 
     def text(self, i: int) -> str: ...
@@ -31,14 +33,17 @@ class TokenView(Protocol):
 
     def span_text(self, start: int, end: int) -> str: ...  # like doc[start:end].text
 
+    def char_span(self, start: int, end: int) -> tuple[int, int]: ...  # (idx(start), end(end - 1))
+
 
 class DocView:
     """TokenView of a spaCy Doc (``lowers``: the LOWER column of ``Doc.to_array``)."""
 
-    __slots__ = ("doc", "lowers", "n")
+    __slots__ = ("doc", "lower", "lowers", "n")
 
     def __init__(self, doc: Doc, lowers: list[int]) -> None:
         self.doc, self.n, self.lowers = doc, len(doc), lowers
+        self.lower = lowers.__getitem__
 
     def orth(self, i: int) -> int:
         return self.doc[i].orth
@@ -58,3 +63,6 @@ class DocView:
 
     def span_text(self, start: int, end: int) -> str:
         return self.doc[start:end].text
+
+    def char_span(self, start: int, end: int) -> tuple[int, int]:
+        return self.idx(start), self.end(end - 1)

@@ -78,3 +78,49 @@ def test_memory_zone_once_spacy_knows_enough_new_words(clf, monkeypatch):
     assert "Zorgvlied7" not in clf.nlp.vocab and "Warffum7x" not in clf.nlp.vocab  # forgotten again
     assert got == [via_doc(clf, t) for t in sample]
     assert got[-1].themes == ("zorg",) and got[-1].municipalities[0].name == "Noardeast-Fryslân"
+
+
+def test_post_view_answers_like_the_doc(clf):
+    """PostView's lookups (per token, per span, the lazy lists) give what the Doc gives."""
+    for text in texts(150, seed=6):
+        chunks = text.split()
+        recs = clf.chunks.records(chunks)
+        view = recs and clf.chunks.view(text, chunks, recs)
+        if not view:
+            continue
+        doc = clf.nlp.make_doc(text)
+        assert view.n == len(doc) and view.lowers == [t.lower for t in doc]
+        for i, tok in enumerate(doc):
+            assert (view.lower(i), view.text(i), view.idx(i), view.end(i)) == (tok.lower, tok.text, tok.idx,
+                                                                               tok.idx + len(tok))
+            for j in range(i + 1, min(len(doc), i + 4) + 1):
+                assert view.char_span(i, j) == (tok.idx, doc[j - 1].idx + len(doc[j - 1]))
+        theme, place, strict = view.marked()
+        assert (theme, (place, strict)) == (view.themes(), view.places())
+        assert place == [t.i for t in doc if t.check_flag(clf._places.trigger_flag)]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_collector_paused_per_block_and_restored(clf, enabled):
+    import gc
+
+    (gc.enable if enabled else gc.disable)()
+    try:
+        got = list(clf.classify_many(["De huisarts in Dokkum stopt", "Mooi weer"] * 600, batch_size=100))
+        assert gc.isenabled() is enabled
+        assert got[0].themes == ("zorg",) and got[1] == Classification()
+    finally:
+        gc.enable()
+
+
+def test_new_chunks_of_digits_and_punctuation_are_not_tokenized_in_untaggable_posts(clf, monkeypatch):
+    assert clf.chunks.plain_ok  # no place-name or [lokaal] word is only digits and punctuation
+    assert clf.classify("Mooi weer vandaag (98765) 12:34") == Classification()
+    assert {"(98765)", "12:34"} <= clf.chunks.boring and "(98765)" not in clf.chunks.cache
+    text = "De huisarts in Dokkum stopt (98765) 12:34"
+    assert clf.classify(text) == via_doc(clf, text) != Classification()
+    assert "(98765)" in clf.chunks.cache  # made once a post needs its tokens
+    monkeypatch.setattr(chunks_module, "CHUNKS_MAX", 40)
+    sample = [f"Mooi weer ({i}) {i}:{i}" for i in range(200)] + [f"Groeten uit Dokkum ({i})!" for i in range(30)]
+    assert list(clf.classify_many(sample)) == [via_doc(clf, t) for t in sample]
+    assert len(clf.chunks.unmade) <= 40

@@ -74,3 +74,17 @@ def test_evidence_offsets(clf):
     res = clf.classify(text)
     ev = [e for e in res.evidence if e.tag == "voorzieningen"][0]
     assert text[ev.start:ev.end] == ev.matched == "pinautomaat"
+
+
+def test_phrase_neighbour_cache_changes_nothing(clf):
+    """The per-word-type-triple cache of phrases left possible gives the answers of a fresh start."""
+    texts = ["De supermarkt in Warffum gaat per 1 mei dicht. Wat te doen?",
+             "In Ulrum gaat de bakker dicht, wat nu. Gaat het dorpshuis ook dicht?",
+             "Gaat. Dicht in Emmen: de bieb gaat per 1 juni echt dicht!",
+             "Wat te doen in het dorp? Niks te doen in Dokkum."] * 3
+    clf._themes._near.clear()
+    first = [clf.classify(t) for t in texts]
+    assert clf._themes._near  # filled
+    assert [clf.classify(t) for t in texts] == first
+    clf._themes._near.clear()
+    assert [clf.classify(t) for t in reversed(texts)] == first[::-1]
