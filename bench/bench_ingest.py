@@ -124,7 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pg", default=PG_ADMIN, help=f"PostgreSQL URL whose server gets the bench databases (default {PG_ADMIN})")
     args = ap.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    backends = [b.strip() for b in args.backends.split(",")]
+    backends = ["sqlite", "postgresql"] if args.backends.strip() == "both" else \
+        [b.strip() for b in args.backends.split(",")]
+    unknown = set(backends) - set(TARGET_S)
+    if unknown:
+        ap.error(f"--backends: unknown {', '.join(sorted(unknown))} (sqlite, postgresql or both)")
     args.workdir.mkdir(parents=True, exist_ok=True)
     full = args.corpus or args.workdir / f"posts_{sizes[-1]}.jsonl"
     rows = []
