@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from classifiers.data import SIGNALS, THEMES
 from listener.errors import InputError
@@ -70,6 +70,21 @@ class Report:
         return {k: round(v, 3) for k, v in out.items()}
 
 
+def jsonl_records(lines: Iterable[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of each non-blank JSONL line with a 'text' string; InputError names the
+    file and line of the first bad one. Shared by `listener evaluate` and `listener classify`."""
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}:{n}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+            raise InputError(f"{name}:{n}: each line needs a JSON object with a 'text' string")
+        yield n, rec
+
+
 def load_labelled(path: Path | str) -> list[dict[str, Any]]:
     """Read labelled JSONL; InputError names the file and line of a bad record."""
     path = Path(path)
@@ -78,15 +93,7 @@ def load_labelled(path: Path | str) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from exc
     records = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-            raise InputError(f"{path}:{n}: a record needs a 'text' string")
+    for n, rec in jsonl_records(lines, str(path)):
         for f in LABEL_FIELDS:
             if not isinstance(rec.get(f, []), list):
                 raise InputError(f"{path}:{n}: field '{f}' must be a list")

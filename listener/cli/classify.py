@@ -48,15 +48,9 @@ def _records(fh: IO[str], name: str, fmt: str) -> Iterator[dict[str, Any]]:
             for row in reader:
                 yield dict(row)
             return
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{name}:{n}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-                raise InputError(f"{name}:{n}: each line needs a JSON object with a 'text' string")
+        from classifiers.evaluate import jsonl_records
+
+        for _, rec in jsonl_records(fh, name):
             yield rec
     except UnicodeDecodeError as exc:
         raise InputError(f"{name}: not UTF-8 text ({exc.reason})") from exc
