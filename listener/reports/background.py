@@ -65,6 +65,49 @@ class Worker:
             self._pool = None
 
 
+def fork_call(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """Run ``fn(*args)`` in a process forked now, which has the arguments without their being
+    pickled (large tables); the returned function waits for the (small) result and returns it,
+    or raises the process's error. Without fork, ``fn`` runs when its result is asked for."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return lambda: fn(*args)
+    ctx = multiprocessing.get_context("fork")
+    here, there = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_call_and_send, args=(there, fn, args))
+    try:
+        proc.start()
+    except OSError as exc:
+        log.info("no second process for the report (%s); working in this one", exc)
+        return lambda: fn(*args)
+    there.close()
+
+    def result() -> T:
+        try:
+            ok, value = here.recv()
+        except EOFError:
+            raise RuntimeError(f"a report process ended unexpectedly (exit code {proc.exitcode})") from None
+        finally:
+            here.close()
+            proc.join()
+        if not ok:
+            raise value
+        return value
+
+    return result
+
+
+def _call_and_send(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        conn.send((True, fn(*args)))
+    except BaseException as exc:  # noqa: BLE001 - raised in the other process
+        try:
+            conn.send((False, exc))
+        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+            conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
+
+
 def start(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
     """Run ``fn(*args)`` in a process forked now; the returned function waits for and returns its result."""
     return Worker().run(fn, *args)
@@ -91,7 +134,9 @@ class Coroutine:
             ctx = multiprocessing.get_context("fork")
             try:
                 here, there = ctx.Pipe()
-                self._proc = ctx.Process(target=_step_loop, args=(there, here, fn, args, after_fork), daemon=True)
+                # Not a daemon: the generator may fork a process of its own (background.start). It
+                # ends when this side's end of the pipe closes, also when this process dies.
+                self._proc = ctx.Process(target=_step_loop, args=(there, here, fn, args, after_fork))
                 self._proc.start()
                 there.close()
                 self._conn = here
@@ -142,6 +187,7 @@ def _step_loop(conn: Any, other_end: Any, fn: Callable[..., Any], args: tuple[An
                after_fork: Callable[[], None] | None) -> None:
     """In the forked process: run ``fn(*args)`` one step per value received, send back each result."""
     other_end.close()  # else closing it in the other process would never reach this one as EOF
+    gen = None
     try:
         if after_fork is not None:
             after_fork()
@@ -153,7 +199,8 @@ def _step_loop(conn: Any, other_end: Any, fn: Callable[..., Any], args: tuple[An
     except StopIteration:
         conn.send((True, None))
     except EOFError:
-        pass  # the other process closed: nothing more is wanted
+        if gen is not None:  # the other process closed: nothing more is wanted; let the generator clean up
+            gen.close()
     except BaseException as exc:  # noqa: BLE001 - handed to the other process, which raises it
         try:
             conn.send((False, exc))

@@ -110,8 +110,11 @@ def write_csv(df: pd.DataFrame, path: Path, sep: str = ";") -> Path:
     return atomic_write(path, write, "w", encoding="utf-8-sig", newline="")
 
 
-def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: Path) -> Path:
-    """One workbook with a sheet per table, written in chunks (memory stays flat for long tables)."""
+def write_xlsx(sheets: Mapping[str, Any], path: Path) -> Path:
+    """One workbook with a sheet per table, written in chunks (memory stays flat for long tables).
+
+    A table may be a function that gives it; see ``xlsx.write``.
+    """
     from listener.reports import xlsx
 
     return atomic_write(path, lambda fh: xlsx.write(sheets, fh), "wb")

@@ -12,6 +12,7 @@ from operator import itemgetter
 from typing import Any, Iterable
 
 import pandas as pd
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from listener.reports import sql
@@ -23,12 +24,13 @@ COLUMNS = ["datum", "platform", "bron", "gemeente", "plaats", "regio", "themas",
 _THEME_ORDER = {t: i for i, t in enumerate(THEMES)}
 
 # One row per text (content hash) among the week's wanted posts: the earliest stored copy, and
-# how many wanted copies there are.
-_REP = """WITH rep AS MATERIALIZED (
+# how many wanted copies there are. Kept in a temporary table for the two reads that follow
+# (the tags, then the posts): choosing them is half the cost of either.
+_REP_TABLE = "report_rep"
+_REP = """CREATE TEMPORARY TABLE report_rep AS
   SELECT min(p.id) AS id, count(*) AS n FROM posts p
   WHERE {in_week} AND {wanted}
-  GROUP BY p.content_hash)
-"""
+  GROUP BY p.content_hash"""
 _HAS = "EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND {})"
 
 
@@ -99,13 +101,19 @@ def build(session: Session, week: Week, gemeenten: Iterable[str] = (), signal: s
         expanding.append("codes")
     if signal:
         params["signal"] = signal
-    rep = _REP.format(in_week=sql.IN_WEEK, wanted=_wanted(codes, signal))
-    tag_rows = sql.rows(session, rep + "SELECT t.post_id, t.kind, t.tag, t.label, t.place, t.matched "
-                        "FROM rep JOIN post_tags t ON t.post_id = rep.id ORDER BY t.post_id, t.id", params, expanding)
-    tags = {pid: _tag_columns(ts) for pid, ts in groupby(tag_rows, key=itemgetter(0))}
-    post_rows = sql.rows(session, rep + f"SELECT p.id, rep.n, {sql.day_index()}, p.platform, p.source_id, p.text, "
-                         f"p.url FROM rep JOIN posts p ON p.id = rep.id ORDER BY {sql.WHEN} DESC, p.id DESC",
-                         params, expanding)
+    sql.execute(session, _REP.format(in_week=sql.IN_WEEK, wanted=_wanted(codes, signal)), params, expanding)
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sql_text(f"ANALYZE {_REP_TABLE}"))  # a temporary table has no statistics otherwise
+        tag_rows = sql.rows(session, "SELECT t.post_id, t.kind, t.tag, t.label, t.place, t.matched "
+                            f"FROM {_REP_TABLE} rep JOIN post_tags t ON t.post_id = rep.id ORDER BY t.post_id, t.id",
+                            params)
+        tags = {pid: _tag_columns(ts) for pid, ts in groupby(tag_rows, key=itemgetter(0))}
+        post_rows = sql.rows(session, f"SELECT p.id, rep.n, {sql.day_index()}, p.platform, p.source_id, p.text, "
+                             f"p.url FROM {_REP_TABLE} rep JOIN posts p ON p.id = rep.id "
+                             f"ORDER BY {sql.WHEN} DESC, p.id DESC", params)
+    finally:
+        session.execute(sql_text(f"DROP TABLE {_REP_TABLE}"))
     days = [(week.monday + timedelta(days=i)).isoformat() for i in range(7)]
     if not post_rows:
         return pd.DataFrame(columns=COLUMNS).astype({"aantal_keer": "int64"})

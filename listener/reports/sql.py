@@ -44,13 +44,18 @@ def week_params(week: Week) -> dict[str, Any]:
     return out
 
 
-def rows(session: Session, sql: str, params: dict[str, Any], expanding: Iterable[str] = ()) -> Sequence[Any]:
-    """All rows of ``sql`` as the driver's tuples; datetime parameters are bound as the store stores them."""
+def execute(session: Session, sql: str, params: dict[str, Any], expanding: Iterable[str] = ()) -> Any:
+    """Run ``sql``; datetime parameters are bound as the store stores them, ``expanding`` ones as lists."""
     used = {k: v for k, v in params.items() if f":{k}" in sql}
     binds = [bindparam(k, type_=UTCDateTime()) for k, v in used.items() if isinstance(v, datetime)]
     binds += [bindparam(k, expanding=True) for k in expanding if k in used]
     stmt = text(sql).bindparams(*binds) if binds else text(sql)
-    result = session.execute(stmt, used)
+    return session.execute(stmt, used)
+
+
+def rows(session: Session, sql: str, params: dict[str, Any], expanding: Iterable[str] = ()) -> Sequence[Any]:
+    """All rows of ``sql`` as the driver's tuples; datetime parameters are bound as the store stores them."""
+    result = execute(session, sql, params, expanding)
     try:
         return result.cursor.fetchall()  # the driver's tuples: no Row object per row
     finally:

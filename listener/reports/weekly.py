@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -143,7 +145,7 @@ def _write(factory: sessionmaker[Session], wk: Week, out: Path, gemeenten: Itera
         # The posts half (berichten, initiatieven, the workbook) runs in a second process from
         # here on, with its own connection and transaction, while this one counts. (A post
         # stored by a collector in between may be counted and not listed, or the reverse.)
-        half = background.Coroutine(_posts_half, factory, wk, sorted(chosen), out, sep,
+        half = background.Coroutine(_posts_half, factory, wk, sorted(chosen), out, sep, xlsx,
                                     after_fork=lambda: _drop_inherited_connections(factory))
         try:
             window = overview.window_counts(s, wk)
@@ -157,8 +159,7 @@ def _write(factory: sessionmaker[Session], wk: Week, out: Path, gemeenten: Itera
                 trend, f"Unieke berichten per thema, {trend.index[0]} t/m {trend.index[-1]}",
                 _heatmap_matrix(raw), f"Gemeente × thema, {wk.label}", min_count, worker=chart_worker)
             n_berichten, n_initiatieven, initiatives, post_paths = half.get()
-            if xlsx:
-                half.put((table, dekking, _safe_target(out, "rapport.xlsx")))
+            half.put((table, dekking))
             record(s, "report", {"week": wk.label, "gemeenten": sorted(chosen), "out": str(out),
                                  "min_count": min_count if min_count > 1 else None}, n_berichten)
         except BaseException:
@@ -187,8 +188,9 @@ def _write(factory: sessionmaker[Session], wk: Week, out: Path, gemeenten: Itera
             written.append(excel.atomic_write(_safe_target(out, name), lambda fh, b=png: fh.write(b), "wb"))
         written.append(excel.atomic_write(_safe_target(out, "rapport.html"), lambda fh: fh.write(html.render(page)),
                                           "w", encoding="utf-8"))
-        if xlsx:
-            written.append(half.get())
+        workbook = half.get()  # also: berichten.csv and initiatieven.csv are complete
+        if workbook is not None:
+            written.append(workbook)
     finally:
         half.close()
     log.info("weekly report %s: %d posts, written to %s", wk.label, n_berichten, out)
@@ -215,22 +217,81 @@ def _drop_inherited_connections(factory: sessionmaker[Session]) -> None:
         bind.dispose(close=False)
 
 
-def _posts_half(factory: sessionmaker[Session], wk: Week, codes: list[str], out: Path, sep: str) -> Iterator[Any]:
-    """berichten.csv and initiatieven.csv, then (given the other two tables) rapport.xlsx.
+def _posts_half(factory: sessionmaker[Session], wk: Week, codes: list[str], out: Path, sep: str,
+                xlsx: bool) -> Iterator[Any]:
+    """berichten.csv and initiatieven.csv, and (given the other two tables) rapport.xlsx.
 
     Yields (rows in berichten, rows in initiatieven, the first 20 initiatives, the CSV paths);
-    then, sent (overzicht, dekking, path), writes the workbook and yields its path.
+    then, sent (overzicht, dekking), completes the workbook and yields its path (or None
+    without ``xlsx``) once the CSVs are complete too.
     """
     with session_scope(factory) as s:
         sql.tune(s)
         berichten = posts.build(s, wk, codes)
     initiatieven = berichten[["initiatief" in sig.split(", ") for sig in berichten["signalen"]]] \
         .reset_index(drop=True) if len(berichten) else berichten
-    paths = [excel.write_csv(berichten, _safe_target(out, "berichten.csv"), sep),
-             excel.write_csv(initiatieven, _safe_target(out, "initiatieven.csv"), sep)]
-    table, dekking, target = yield len(berichten), len(initiatieven), initiatieven.head(20), paths
-    yield excel.write_xlsx({"Overzicht": table, "Berichten": berichten, "Initiatieven": initiatieven,
-                            "Dekking": dekking}, target)
+    paths = [_safe_target(out, "berichten.csv"), _safe_target(out, "initiatieven.csv")]
+    # The CSVs are written by a process forked here (it has the tables without copying them),
+    # and the workbook's long sheets by a thread of this one while the other process counts:
+    # the workbook only waits for the two short tables at the end.
+    csvs_done = background.fork_call(_write_csvs, [(berichten, paths[0]), (initiatieven, paths[1])], sep)
+    workbook = _Workbook(_safe_target(out, "rapport.xlsx"), berichten, initiatieven) if xlsx else None
+    try:
+        table, dekking = yield len(berichten), len(initiatieven), initiatieven.head(20), paths
+        path = workbook.finish(table, dekking) if workbook is not None else None
+        csvs_done()
+    finally:
+        if workbook is not None:
+            workbook.abandon()
+    yield path
+
+
+class _Workbook:
+    """rapport.xlsx written by a thread: the long sheets at once, the two short ones once given."""
+
+    def __init__(self, target: Path, berichten: pd.DataFrame, initiatieven: pd.DataFrame) -> None:
+        self._late: queue.Queue = queue.Queue(maxsize=1)
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._result: dict[str, Any] = {}
+        sheets = {"Overzicht": lambda: self._table("Overzicht"), "Berichten": berichten,
+                  "Initiatieven": initiatieven, "Dekking": lambda: self._table("Dekking")}
+        self._thread = threading.Thread(target=self._write, args=(sheets, target), daemon=True,
+                                        name="report-workbook")
+        self._thread.start()
+
+    def _write(self, sheets: dict[str, Any], target: Path) -> None:
+        try:
+            self._result["path"] = excel.write_xlsx(sheets, target)
+        except BaseException as exc:  # noqa: BLE001 - raised again by finish()
+            self._result["error"] = exc
+
+    def _table(self, name: str) -> pd.DataFrame:
+        if not self._tables:
+            got = self._late.get()
+            if got is None:
+                raise RuntimeError("the report stopped before the workbook was complete")
+            self._tables.update(zip(("Overzicht", "Dekking"), got))
+        return self._tables[name]
+
+    def finish(self, table: pd.DataFrame, dekking: pd.DataFrame) -> Path:
+        self._late.put((table, dekking))
+        self._thread.join()
+        if "error" in self._result:
+            raise self._result["error"]
+        return self._result["path"]
+
+    def abandon(self) -> None:
+        """Let a thread still waiting for the short tables end (the workbook is not written)."""
+        if self._thread.is_alive():
+            try:
+                self._late.put_nowait(None)
+            except queue.Full:
+                pass
+            self._thread.join()
+
+
+def _write_csvs(tables: list[tuple[pd.DataFrame, Path]], sep: str) -> list[Path]:
+    return [excel.write_csv(df, path, sep) for df, path in tables]
 
 
 def ensure_weekly_counts(session: Session, weeks: Iterable[str]) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 import zipfile
-from typing import IO, Any, Iterator, Mapping
+from typing import IO, Any, Callable, Iterator, Mapping
 
 import pandas as pd
 
@@ -118,8 +118,13 @@ def _sheet(df: pd.DataFrame) -> Iterator[bytes]:
     yield b"</sheetData></worksheet>"
 
 
-def write(sheets: Mapping[str, pd.DataFrame], fh: IO[bytes]) -> None:
-    """The workbook into a binary file object: one sheet per table, in order."""
+def write(sheets: Mapping[str, pd.DataFrame | Callable[[], pd.DataFrame]], fh: IO[bytes]) -> None:
+    """The workbook into a binary file object: one sheet per table, in order.
+
+    A table may also be a function that gives it: those sheets are written last, so a caller
+    can start on the long tables before the others are ready (the order of the sheets in the
+    workbook stays the order of ``sheets``).
+    """
     names = [_escape(name[:31]).replace('"', "&quot;") for name in sheets]
     # Level 1: the XML compresses nearly as well and several times faster than the default 6.
     with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
@@ -139,7 +144,9 @@ def write(sheets: Mapping[str, pd.DataFrame], fh: IO[bytes]) -> None:
                     + f'<Relationship Id="rId{len(names) + 1}" Type="{_REL}/styles" Target="styles.xml"/>'
                     + "</Relationships>")
         zf.writestr("xl/styles.xml", _STYLES)
-        for n, df in enumerate(sheets.values(), 1):
+        tables = list(sheets.values())
+        for n in sorted(range(1, len(tables) + 1), key=lambda n: callable(tables[n - 1])):
+            df = tables[n - 1]() if callable(tables[n - 1]) else tables[n - 1]
             with zf.open(f"xl/worksheets/sheet{n}.xml", "w") as out:
                 for chunk in _sheet(df):
                     out.write(chunk)
