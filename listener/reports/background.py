@@ -21,7 +21,7 @@ class Worker:
 
     Forking early lets the process import what the job needs (matplotlib) while this one reads
     the database; the job's arguments are then sent to it (keep them small). Fork late
-    (``start``) when the arguments are large: a forked process has them without copying.
+    (``fork_call``) when the arguments are large: a forked process has them without copying.
     """
 
     def __init__(self, prepare: Callable[[], None] | None = None) -> None:
@@ -100,17 +100,16 @@ def _call_and_send(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> 
     try:
         conn.send((True, fn(*args)))
     except BaseException as exc:  # noqa: BLE001 - raised in the other process
-        try:
-            conn.send((False, exc))
-        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
-            conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        _send_error(conn, exc)
     finally:
         conn.close()
 
 
-def start(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
-    """Run ``fn(*args)`` in a process forked now; the returned function waits for and returns its result."""
-    return Worker().run(fn, *args)
+def _send_error(conn: Any, exc: BaseException) -> None:
+    try:
+        conn.send((False, exc))
+    except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+        conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
 class Coroutine:
@@ -134,7 +133,7 @@ class Coroutine:
             ctx = multiprocessing.get_context("fork")
             try:
                 here, there = ctx.Pipe()
-                # Not a daemon: the generator may fork a process of its own (background.start). It
+                # Not a daemon: the generator may fork a process of its own (background.fork_call). It
                 # ends when this side's end of the pipe closes, also when this process dies.
                 self._proc = ctx.Process(target=_step_loop, args=(there, here, fn, args, after_fork))
                 self._proc.start()
@@ -202,9 +201,6 @@ def _step_loop(conn: Any, other_end: Any, fn: Callable[..., Any], args: tuple[An
         if gen is not None:  # the other process closed: nothing more is wanted; let the generator clean up
             gen.close()
     except BaseException as exc:  # noqa: BLE001 - handed to the other process, which raises it
-        try:
-            conn.send((False, exc))
-        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
-            conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        _send_error(conn, exc)
     finally:
         conn.close()
