@@ -27,5 +27,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	@echo "Benchmarks are run by hand; see README 'Performance' for each command."
 
+# also what hatch_build.py (the Cython accelerator) left in classifiers/ and build/
 clean:
-	rm -rf $(VENV) demo reports .pytest_cache .hypothesis
+	rm -rf $(VENV) demo reports .pytest_cache .hypothesis build/cython-* build/_compiled.json
+	find classifiers \( -name '*.so' -o -name '*.pyd' -o -name '*.c' \) -delete
+	rm -f classifiers/_compiled.json

@@ -127,7 +127,11 @@ def main() -> None:
         table.append(("classifier, streamed (incl. generating)", f"{size:,}", rate([row], "seconds"),
                       rate([row], "cpu"), "-", f"{row['peak_mb']:,.0f}"))
     version = (one or [r for _, r in streamed])[0]["version"]
-    print(f"classifier {version}; posts from bench/corpus.py, {words:.0f} words on average; "
+    from classifiers import compiled_modules
+
+    compiled = compiled_modules()
+    accel = f"Cython-compiled ({len(compiled)} modules)" if compiled else "pure Python"
+    print(f"classifier {version}, {accel}; posts from bench/corpus.py, {words:.0f} words on average; "
           f"{args.runs} runs (medians); {os.cpu_count()} cores")
     print(f"{'':40s} {'posts':>10s} {'posts/s':>9s} {'posts/s':>9s} {'time vs':>10s} {'peak RSS':>20s}")
     print(f"{'':40s} {'':>10s} {'(wall)':>9s} {'(CPU)':>9s} {'tokenizer':>10s} {'MB':>20s}")

@@ -56,8 +56,20 @@ def _debug(ctx: click.Context) -> bool:
     return bool(getattr(obj, "debug", False)) or os.environ.get("LISTENER_DEBUG") == "1"
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from classifiers import compiled_modules  # cheap: no spaCy
+
+    n = len(compiled_modules())
+    how = f"classifier compiled with Cython, {n} modules" if n else "classifier as pure Python"
+    click.echo(f"listener, version {__version__} ({how})")
+    ctx.exit()
+
+
 @click.group(cls=ListenerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="listener")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version, and whether the classifier runs compiled, and exit.")
 @click.option("--db", envvar="LISTENER_DATABASE_URL", metavar="URL",
               help="Database URL (env LISTENER_DATABASE_URL). Default: sqlite:///listener.db in the working directory.")
 @click.option("--sources", envvar="LISTENER_SOURCES", metavar="FILE",

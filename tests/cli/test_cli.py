@@ -122,3 +122,12 @@ def test_run_unknown_source_id_exit_2(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'l.db'}", "--sources", str(cfg),
                                   "run", "--once", "--source", "nope"])
     assert r.exit_code == 2 and "no source with id 'nope'" in r.output
+
+
+def test_version_says_whether_the_classifier_runs_compiled():
+    import classifiers
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("listener, version ")
+    assert ("compiled with Cython" if classifiers.compiled_modules() else "pure Python") in result.output
