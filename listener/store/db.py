@@ -44,6 +44,10 @@ def safe_url(url: str) -> str:
         return "<invalid database URL>"
 
 
+SQLITE_CACHE_KIB = 65_536  # page cache per connection
+SQLITE_CHECKPOINT_PAGES = 16_384  # WAL pages (4 KiB) between automatic checkpoints
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connection
     # WAL lets a report read while a collector writes; busy_timeout waits for the writer lock.
     cur = dbapi_conn.cursor()
@@ -51,6 +55,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connec
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # A bulk import touches index pages all over a file of a gigabyte or more: a 64 MB page cache
+    # (the default is 2 MB) and a checkpoint every 64 MB of WAL (not every 4 MB) took the 1M-post
+    # import from 362 to 342 s (system time down by half at 100k). The cache grows only as it is used.
+    cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cur.close()
 
 

@@ -61,3 +61,17 @@ def test_the_quick_schema_check_knows_the_newest_migration(db_url: str) -> None:
         assert _at_head(engine)
     finally:
         engine.dispose()
+
+
+def test_sqlite_connections_get_the_store_settings(tmp_path) -> None:  # noqa: ANN001
+    from sqlalchemy import text
+
+    from listener.store.db import SQLITE_CACHE_KIB, SQLITE_CHECKPOINT_PAGES
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as c:
+        got = {p: c.execute(text(f"PRAGMA {p}")).scalar()
+               for p in ("journal_mode", "synchronous", "foreign_keys", "cache_size", "wal_autocheckpoint")}
+    engine.dispose()
+    assert got == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "cache_size": -SQLITE_CACHE_KIB,
+                   "wal_autocheckpoint": SQLITE_CHECKPOINT_PAGES}
