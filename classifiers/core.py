@@ -221,7 +221,7 @@ class Classifier:
             for code, place, start, end in places:
                 found.append((start, end, code))
                 if code not in munis:
-                    munis[code] = MunicipalityTag(code, municipalities[code].name, place, text[start:end], start, end)
+                    munis[code] = _municipality(code, municipalities[code].name, place, text[start:end], start, end)
         names: list[str] = []
         for region, start, end in regions:
             found.append((start, end, region))
@@ -237,11 +237,52 @@ class Classifier:
             themes = tuple([t for t in THEMES if t in tags])
             signals = tuple([s for s in SIGNALS if s in tags])
         found.sort()
-        return Classification(themes, signals, tuple(munis.values()), tuple(names),
-                              tuple([Evidence(tag, text[start:end], start, end) for start, end, tag in found]))
+        return _classification(themes, signals, tuple(munis.values()), tuple(names),
+                               tuple([_evidence(tag, text[start:end], start, end) for start, end, tag in found]))
 
 
 _EMPTY = Classification()
+
+# _build makes its records without the dataclass __init__: that one runs in the interpreter even in the
+# compiled module, and calls object.__setattr__ per field (a frozen dataclass refuses plain assignment).
+# object.__new__ and each slot's own setter do the same work in about half the time.
+_new = object.__new__
+_EV_TAG, _EV_MATCHED, _EV_START, _EV_END = (Evidence.__dict__[f].__set__ for f in Evidence.__slots__)
+_MT_CODE, _MT_NAME, _MT_PLACE, _MT_MATCHED, _MT_START, _MT_END = (
+    MunicipalityTag.__dict__[f].__set__ for f in MunicipalityTag.__slots__)
+_CL_THEMES, _CL_SIGNALS, _CL_MUNIS, _CL_REGIONS, _CL_EVIDENCE = (
+    Classification.__dict__[f].__set__ for f in Classification.__slots__)
+
+
+def _evidence(tag: str, matched: str, start: int, end: int) -> Evidence:
+    ev = _new(Evidence)
+    _EV_TAG(ev, tag)
+    _EV_MATCHED(ev, matched)
+    _EV_START(ev, start)
+    _EV_END(ev, end)
+    return ev
+
+
+def _municipality(code: str, name: str, place: str | None, matched: str, start: int, end: int) -> MunicipalityTag:
+    tag = _new(MunicipalityTag)
+    _MT_CODE(tag, code)
+    _MT_NAME(tag, name)
+    _MT_PLACE(tag, place)
+    _MT_MATCHED(tag, matched)
+    _MT_START(tag, start)
+    _MT_END(tag, end)
+    return tag
+
+
+def _classification(themes: tuple, signals: tuple, municipalities: tuple, regions: tuple,
+                    evidence: tuple) -> Classification:
+    res = _new(Classification)
+    _CL_THEMES(res, themes)
+    _CL_SIGNALS(res, signals)
+    _CL_MUNIS(res, municipalities)
+    _CL_REGIONS(res, regions)
+    _CL_EVIDENCE(res, evidence)
+    return res
 _NO_PLACES: tuple[list, list] = ([], [])
 _NO_MARKS = (None, [], [])
 _BOTH = _PLACE | _TOPIC

@@ -39,6 +39,17 @@ def test_records_are_frozen(clf):
     assert not Classification().relevant
 
 
+def test_records_equal_their_constructors(clf):
+    # the classifier makes its records without the dataclass __init__ (core._build): same objects
+    res = clf.classify(TEXTS[0])
+    again = Classification(res.themes, res.signals,
+                           tuple(MunicipalityTag(m.code, m.name, m.place, m.matched, m.start, m.end)
+                                 for m in res.municipalities),
+                           res.regions, tuple(Evidence(e.tag, e.matched, e.start, e.end) for e in res.evidence))
+    assert res == again and hash(res) == hash(again) and repr(res) == repr(again)
+    assert type(res.evidence[0]) is Evidence and type(res.municipalities[0]) is MunicipalityTag
+
+
 def test_version(clf):
     assert re.fullmatch(r"0\.1\.0\+kw[0-9a-f]{8}-gz[0-9a-f]{8}", clf.version)
 
