@@ -28,8 +28,8 @@ _THEME_ORDER = {t: i for i, t in enumerate(THEMES)}
 # (the tags, then the posts): choosing them is half the cost of either.
 _REP_TABLE = "report_rep"
 _REP = """CREATE TEMPORARY TABLE report_rep AS
-  SELECT min(p.id) AS id, count(*) AS n FROM posts p
-  WHERE {in_week} AND {wanted}
+  SELECT min(p.id) AS id, count(*) AS n FROM {week_posts} p
+  WHERE {wanted}
   GROUP BY p.content_hash"""
 _HAS = "EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND {})"
 
@@ -101,7 +101,7 @@ def build(session: Session, week: Week, gemeenten: Iterable[str] = (), signal: s
         expanding.append("codes")
     if signal:
         params["signal"] = signal
-    sql.execute(session, _REP.format(in_week=sql.IN_WEEK, wanted=_wanted(codes, signal)), params, expanding)
+    sql.execute(session, _REP.format(week_posts=sql.WEEK_POSTS, wanted=_wanted(codes, signal)), params, expanding)
     try:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(sql_text(f"ANALYZE {_REP_TABLE}"))  # a temporary table has no statistics otherwise

@@ -21,6 +21,13 @@ from listener.store.models import UTCDateTime
 # Posts by created time, else collected time, in [start, end); written so both indexes serve.
 IN_WEEK = ("((p.created_at >= :start AND p.created_at < :end) "
            "OR (p.created_at IS NULL AND p.collected_at >= :start AND p.collected_at < :end))")
+# The same posts' id and content hash as a subquery (use as ``FROM {WEEK_POSTS} p``): two index range
+# scans. With IN_WEEK's OR, PostgreSQL either visits the table (a bitmap scan over 39,000 pages for a
+# week at 1M posts) or filters the whole covering index (800,000 entries); each branch here reads
+# only the week's entries of ix_posts_fts_report_when (migration 0004), without the table.
+WEEK_POSTS = ("(SELECT w.id, w.content_hash FROM posts w WHERE w.created_at >= :start AND w.created_at < :end "
+              "UNION ALL SELECT w.id, w.content_hash FROM posts w "
+              "WHERE w.created_at IS NULL AND w.collected_at >= :start AND w.collected_at < :end)")
 WHEN = "coalesce(p.created_at, p.collected_at)"
 SQLITE_MMAP_BYTES = 1 << 31  # SQLite caps it at its compile-time limit (2 GB by default)
 PG_WORK_MEM = "64MB"
@@ -67,9 +74,15 @@ def tune(session: Session) -> None:
 
     SQLite: read the file through a memory map instead of a system call per page (posts of a
     week are spread over the whole file; this connection only). PostgreSQL: room to sort and
-    hash the week's tags in memory (this transaction only).
+    hash the week's tags in memory; no JIT compilation (these statements run for about a second,
+    and compiling them added 35 ms each); and random page reads priced as on an SSD or from memory
+    (``random_page_cost`` 1.1 instead of 4, which assumes a spinning disk): the week's posts and
+    tags are then read through their indexes, 0.8 s instead of 1.2 s for the post tables at 1M
+    posts, where the default had PostgreSQL read both whole tables (this transaction only).
     """
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}"))
     else:
         session.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL random_page_cost = 1.1"))

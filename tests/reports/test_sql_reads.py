@@ -127,3 +127,42 @@ def test_copies_wanted_posts_and_tag_columns(store) -> None:  # noqa: ANN001
     # Counting takes the earliest copy of a text, which has no theme here: only Assen counts.
     assert {k: c.n_posts for k, c in counts[wk.label].items() if k[3] == ""} == {
         ("all", "", "", ""): 1, ("municipality", "GM0106", "", ""): 1}
+
+
+def test_save_writes_only_the_differences(store) -> None:  # noqa: ANN001
+    """weekly_counts after save(): exactly the given counts, with replace (diff) and as an upsert (COPY on
+    PostgreSQL); rows that did not change keep their id and computed_at."""
+    from listener.store.models import WeeklyCount
+
+    _, factory = store
+    week = parse_week("2026-W10")
+    first = {("municipality", f"GM{i:04d}", "", theme): overview.Counts(i + 1, i % 2, 0)
+             for i in range(300) for theme in ("zorg", "")}
+    first[("municipality", "GM0001", "Dorp's \"Oost\"\t;", "zorg")] = overview.Counts(1, 0, 1)  # COPY escaping
+    with session_scope(factory) as s:
+        overview.save(s, week, first, replace=True)
+    with session_scope(factory) as s:
+        assert overview.load_stored(s, [week])[week.label] == first
+        before = {(r.area, r.place, r.theme): (r.id, r.computed_at) for r in s.scalars(select(WeeklyCount))}
+    second = dict(first)
+    del second[("municipality", "GM0002", "", "zorg")]  # gone
+    second[("municipality", "GM0003", "", "zorg")] = overview.Counts(99, 9, 9)  # changed
+    second[("region", "Achterhoek", "", "")] = overview.Counts(5, 1, 2)  # new
+    with session_scope(factory) as s:
+        overview.save(s, week, second, replace=True)
+    with session_scope(factory) as s:
+        assert overview.load_stored(s, [week])[week.label] == second
+        after = {(r.area, r.place, r.theme): (r.id, r.computed_at) for r in s.scalars(select(WeeklyCount))}
+    assert after[("GM0004", "", "zorg")] == before[("GM0004", "", "zorg")]  # untouched
+    assert after[("GM0003", "", "zorg")][0] == before[("GM0003", "", "zorg")][0]  # updated in place
+    assert after[("GM0003", "", "zorg")][1] > before[("GM0003", "", "zorg")][1]
+    # upsert (replace=False): raises, adds, keeps what is not given
+    third = {("municipality", "GM0003", "", "zorg"): overview.Counts(100, 9, 9),
+             ("municipality", "GM0500", "", ""): overview.Counts(1, 0, 0)}
+    with session_scope(factory) as s:
+        overview.save(s, week, third, replace=False)
+    with session_scope(factory) as s:
+        assert overview.load_stored(s, [week])[week.label] == {**second, **third}
+        overview.save(s, week, {}, replace=True)
+    with session_scope(factory) as s:
+        assert overview.load_stored(s, [week]) == {}

@@ -75,3 +75,30 @@ def test_sqlite_connections_get_the_store_settings(tmp_path) -> None:  # noqa: A
     engine.dispose()
     assert got == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "cache_size": -SQLITE_CACHE_KIB,
                    "wal_autocheckpoint": SQLITE_CHECKPOINT_PAGES}
+
+
+def test_0004_makes_the_report_indexes_covering_on_postgresql(db_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    pg = engine.dialect.name == "postgresql"
+
+    def index_defs() -> dict[str, str]:
+        sql = ("SELECT indexname, indexdef FROM pg_indexes" if pg else "SELECT name, sql FROM sqlite_master") + \
+            " WHERE {} IN ('ix_posts_fts_report_when', 'ix_post_tags_fts_report')".format("indexname" if pg else "name")
+        with engine.connect() as conn:
+            return dict(conn.execute(text(sql)).all())
+
+    try:
+        upgrade(engine)
+        defs = index_defs()
+        assert len(defs) == 2
+        if pg:
+            assert defs["ix_posts_fts_report_when"].endswith("(created_at, content_hash, collected_at) INCLUDE (id)")
+            assert defs["ix_post_tags_fts_report"].endswith("(post_id, kind, tag) INCLUDE (place)")
+        else:  # SQLite's index entries carry the rowid (id) already: unchanged
+            assert all("INCLUDE" not in d for d in defs.values())
+        downgrade(engine, "0003")
+        assert len(index_defs()) == 2 and all("INCLUDE" not in d for d in index_defs().values())
+    finally:
+        engine.dispose()

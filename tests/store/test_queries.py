@@ -81,3 +81,20 @@ def test_two_processes_writing_at_once_lose_nothing(store, db_url: str) -> None:
     _, factory = store
     with session_scope(factory) as s:
         assert s.scalar(select(func.count()).select_from(Post)) == 900
+
+
+def test_refresh_statistics_vacuums_on_postgresql(store) -> None:  # noqa: ANN001
+    # after a bulk import: VACUUM (ANALYZE), outside the session's transaction (it cannot run in one)
+    from sqlalchemy import text
+
+    from listener.store.db import session_scope
+    from listener.store.queries import refresh_statistics
+
+    engine, factory = store
+    with session_scope(factory) as s:
+        refresh_statistics(s)  # SQLite: nothing to do, and no error
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            done = dict(conn.execute(text("SELECT relname, last_vacuum IS NOT NULL AND last_analyze IS NOT NULL "
+                                          "FROM pg_stat_user_tables WHERE relname IN ('posts', 'post_tags')")).all())
+        assert done == {"posts": True, "post_tags": True}
