@@ -2,8 +2,8 @@
 
 spaCy's tokenizer cuts a text at whitespace and tokenizes each chunk on its own (its own cache relies
 on that); a Doc is the chunks' tokens one after the other. So the classifier tokenizes each distinct
-chunk once, keeps what the components need of its tokens (``Chunk``), and puts a post together from
-its chunks (``PostView``, a TokenView like the Doc's). Building the Doc, exporting its arrays and
+chunk once, keeps what the components need of its tokens (its record, ``make_chunk``), and puts a
+post together from its chunks (``PostView``, a TokenView like the Doc's). Building the Doc, exporting its arrays and
 running the component calls cost more than all the rules together, and most posts are decided here.
 
 * A post gets a tag only through a place or region, or through themes in a post with a word from
@@ -25,14 +25,16 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from itertools import accumulate, chain, compress, islice
-from operator import attrgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from spacy.attrs import ORTH
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
-from classifiers.data import LOCAL, PLACE, TOPIC
+from classifiers.data import LOCAL as LOCAL_BIT
+from classifiers.data import PLACE as PLACE_BIT
+from classifiers.data import TOPIC as TOPIC_BIT
 
 if TYPE_CHECKING:
     from classifiers.lexicon import TypeInfo
@@ -41,56 +43,52 @@ CHUNKS_MAX = 50_000  # distinct chunks kept; the oldest quarter is dropped beyon
 EDGE_END, EDGE_START = 1, 2  # the chunk's last (first) token may begin (continue) a special-case match
 
 
-class Chunk:
-    """The tokens of one chunk, as far as the classifier needs them (offsets within the chunk)."""
-
-    __slots__ = (
-        "bits",
-        "edge",
-        "lower_texts",
-        "lowers",
-        "marked",
-        "ntok",
-        "offs",
-        "orths",
-        "place",
-        "strict",
-        "texts",
-        "theme",
-        "trigger",
-    )
-
-    def __init__(self, doc: Doc, cache: ChunkCache, trigger: bool, edge: int) -> None:
-        lowers, lower_texts, texts, orths, offs, theme, place, strict = [], [], [], [], [], [], [], []
-        theme_flag, place_flag, strict_flag, type_info = cache.theme_flag, cache.place_flag, cache.strict_flag, \
-            cache.type_info
-        for i, t in enumerate(doc):
-            lowers.append(t.lower)
-            lower_texts.append(t.lower_)
-            texts.append(t.text)
-            orths.append(t.orth)
-            offs.append(t.idx)
-            # (position in the chunk, TypeInfo) of the tokens the theme matcher visits; positions of
-            # the tokens the place linker looks up (and of those with a case-sensitive name)
-            if t.check_flag(theme_flag):
-                theme.append((i, type_info(t.lower, t.lower_)))
-            if t.check_flag(place_flag):
-                place.append(i)
-                if t.check_flag(strict_flag):
-                    strict.append(i)
-        self.ntok = len(texts)
-        self.lowers, self.lower_texts, self.texts, self.orths, self.offs = (
-            tuple(lowers), tuple(lower_texts), tuple(texts), tuple(orths), tuple(offs))
-        self.theme, self.place, self.strict = tuple(theme), tuple(place), tuple(strict)
-        self.marked = bool(theme or place)
-        self.trigger = trigger
-        self.edge = edge
-        self.bits = edge | (PLACE if place else 0) | (TOPIC if any(info.theme for _, info in theme) else 0) | \
-            (LOCAL if any(info.local for _, info in theme) else 0)
+# A chunk's record is a plain tuple, read by position: in the compiled module a tuple item is a
+# pointer read where an attribute of a class instance is a type lookup and a descriptor call, and the
+# per-post passes over a post's records (``map(_BITS, recs)`` and the like) are the classifier's
+# most frequent operation. The positions (offsets are within the chunk):
+TRIGGER = 0  # the chunk holds a trigger token (or a risky special-case string)
+BITS = 1  # classifiers.data's PLACE, TOPIC and LOCAL bits as they apply, ORed with EDGE
+EDGE = 2  # EDGE_END / EDGE_START
+NTOK = 3  # number of tokens
+MARKED = 4  # some token is visited by the theme matcher or looked up by the place linker
+LOWERS = 5  # per token: hash of the lower-case form
+LOWER_TEXTS = 6  # per token: lower-case text
+TEXTS = 7  # per token: text
+ORTHS = 8  # per token: hash of the text
+OFFS = 9  # per token: character offset in the chunk
+THEME = 10  # (position, TypeInfo) of the tokens the theme matcher visits
+PLACE = 11  # positions of the tokens the place linker looks up
+STRICT = 12  # positions of those with a case-sensitive name
 
 
-_TRIGGER, _NTOK, _LOWERS, _EDGE = attrgetter("trigger"), attrgetter("ntok"), attrgetter("lowers"), attrgetter("edge")
-_MARKED, _PLACES, _BITS = attrgetter("marked"), attrgetter("place"), attrgetter("bits")
+def make_chunk(doc: Doc, cache: ChunkCache, trigger: bool, edge: int) -> tuple:
+    """The record of one tokenized chunk (see the positions above)."""
+    lowers, lower_texts, texts, orths, offs, theme, place, strict = [], [], [], [], [], [], [], []
+    theme_flag, place_flag, strict_flag, type_info = cache.theme_flag, cache.place_flag, cache.strict_flag, \
+        cache.type_info
+    for i, t in enumerate(doc):
+        lowers.append(t.lower)
+        lower_texts.append(t.lower_)
+        texts.append(t.text)
+        orths.append(t.orth)
+        offs.append(t.idx)
+        # (position in the chunk, TypeInfo) of the tokens the theme matcher visits; positions of
+        # the tokens the place linker looks up (and of those with a case-sensitive name)
+        if t.check_flag(theme_flag):
+            theme.append((i, type_info(t.lower, t.lower_)))
+        if t.check_flag(place_flag):
+            place.append(i)
+            if t.check_flag(strict_flag):
+                strict.append(i)
+    bits = edge | (PLACE_BIT if place else 0) | (TOPIC_BIT if any(info.theme for _, info in theme) else 0) | \
+        (LOCAL_BIT if any(info.local for _, info in theme) else 0)
+    return (trigger, bits, edge, len(texts), bool(theme or place), tuple(lowers), tuple(lower_texts),
+            tuple(texts), tuple(orths), tuple(offs), tuple(theme), tuple(place), tuple(strict))
+
+
+_TRIGGER, _NTOK, _LOWERS, _EDGE = itemgetter(TRIGGER), itemgetter(NTOK), itemgetter(LOWERS), itemgetter(EDGE)
+_MARKED, _PLACES, _BITS = itemgetter(MARKED), itemgetter(PLACE), itemgetter(BITS)
 PLAIN = re.compile(r"[0-9!-\"$-/:-@\[-`{-~]+").fullmatch  # ASCII digits and punctuation except '#'
 
 
@@ -109,20 +107,20 @@ class ChunkCache:
         self.tests = tuple(tests)
         self.theme_flag, self.place_flag, self.strict_flag = flags
         self.type_info = type_info
-        self.cache: dict[str, Chunk] = {}
+        self.cache: dict[str, tuple] = {}
         self.boring: set[str] = set()  # chunks without a trigger: most posts are skipped on this set alone
         # plain_ok: no trigger word consists of ASCII digits and punctuation only (the components say)
         self.plain_ok = plain_ok
         self.unmade: dict[str, None] = {}  # boring chunks known without a record (bounded like the cache)
         self.risky, self.edge_end, self.edge_start, self.pairs = self._special_cases(tuple(trigger_flags))
 
-    def records(self, chunks: list[str]) -> list[Chunk] | None:
+    def records(self, chunks: list[str]) -> list[tuple] | None:
         """The record of every chunk (tokenizing the ones not seen yet); None when none has a trigger,
         i.e. when the post cannot get a tag."""
         if self.boring.issuperset(chunks):
             return None
         recs = list(map(self.cache.get, chunks))
-        if None in recs:
+        if not all(recs):  # a chunk not seen yet (records are non-empty tuples)
             if self.plain_ok and self._plain_rest(chunks, recs):
                 return None
             recs = [r or self.cache.get(c) or self._make(c) for r, c in zip(recs, chunks)]
@@ -130,7 +128,7 @@ class ChunkCache:
                 return None
         return recs
 
-    def view(self, text: str, chunks: list[str], recs: list[Chunk]) -> PostView | None:
+    def view(self, text: str, chunks: list[str], recs: list[tuple]) -> PostView | None:
         """The post as a TokenView, or None when only a Doc gives its tokens for sure."""
         cstarts = list(accumulate(map(len, chunks), initial=0))
         gaps = len(chunks) - 1
@@ -143,11 +141,11 @@ class ChunkCache:
         if bits & EDGE_END and bits & EDGE_START:
             pairs = self.pairs
             for k in compress(range(len(recs)), map(EDGE_START.__and__, map(_EDGE, recs))):  # the rarer edge
-                if k and recs[k - 1].edge & EDGE_END and (recs[k - 1].texts[-1], recs[k].texts[0]) in pairs:
+                if k and recs[k - 1][EDGE] & EDGE_END and (recs[k - 1][TEXTS][-1], recs[k][TEXTS][0]) in pairs:
                     return None
         return PostView(text, chunks, recs, bits, cstarts)
 
-    def _plain_rest(self, chunks: list[str], recs: list[Chunk | None]) -> bool:
+    def _plain_rest(self, chunks: list[str], recs: list[tuple | None]) -> bool:
         """True when the known chunks hold no trigger and the new ones are only ASCII digits and
         punctuation (no '#', no special case with a trigger): then no chunk can hold a trigger, and
         the new ones are remembered as such without tokenizing them (numbers, times, "(3)")."""
@@ -166,7 +164,7 @@ class ChunkCache:
         self.boring.update(new)
         return True
 
-    def _make(self, chunk: str) -> Chunk:
+    def _make(self, chunk: str) -> tuple:
         cache = self.cache
         if len(cache) >= CHUNKS_MAX:
             for key in list(islice(cache, len(cache) - CHUNKS_MAX * 3 // 4)):
@@ -176,7 +174,7 @@ class ChunkCache:
         trigger = any(r in chunk for r in self.risky) or any(test(doc) for test in self.tests)
         edge = EDGE_END if doc[-1].text in self.edge_end else 0
         edge |= EDGE_START if doc[0].text in self.edge_start else 0
-        rec = cache[chunk] = Chunk(doc, self, trigger, edge)
+        rec = cache[chunk] = make_chunk(doc, self, trigger, edge)
         if not trigger:
             self.boring.add(chunk)
         return rec
@@ -229,7 +227,7 @@ class PostView:
 
     __slots__ = ("_lowers", "bits", "chunks", "cstarts", "n", "post", "recs", "starts")
 
-    def __init__(self, post: str, chunks: list[str], recs: list[Chunk], bits: int = -1,
+    def __init__(self, post: str, chunks: list[str], recs: list[tuple], bits: int = -1,
                  cstarts: list[int] | None = None) -> None:
         self.post, self.chunks, self.recs, self.bits = post, chunks, recs, bits
         self.starts = list(accumulate(map(_NTOK, recs), initial=0))  # first token of each chunk
@@ -255,12 +253,12 @@ class PostView:
         starts, recs = self.starts, self.recs
         for k in compress(range(len(recs)), map(_MARKED, recs)):
             rec, first = recs[k], starts[k]
-            for r, info in rec.theme:
+            for r, info in rec[THEME]:
                 append((first + r, info))
-            if rec.place:
-                for r in rec.place:
+            if rec[PLACE]:
+                for r in rec[PLACE]:
                     place.append(first + r)
-                for r in rec.strict:
+                for r in rec[STRICT]:
                     strict.append(first + r)
         return theme, place, strict
 
@@ -271,7 +269,7 @@ class PostView:
         starts, recs = self.starts, self.recs
         for k in compress(range(len(recs)), map(_MARKED, recs)):
             first = starts[k]
-            for r, info in recs[k].theme:
+            for r, info in recs[k][THEME]:
                 append((first + r, info))
         return theme
 
@@ -282,39 +280,39 @@ class PostView:
         starts, recs = self.starts, self.recs
         for k in compress(range(len(recs)), map(_PLACES, recs)):
             rec, first = recs[k], starts[k]
-            for r in rec.place:
+            for r in rec[PLACE]:
                 place.append(first + r)
-            for r in rec.strict:
+            for r in rec[STRICT]:
                 strict.append(first + r)
         return place, strict
 
     def lower(self, i: int) -> int:
         k = bisect_right(self.starts, i) - 1
-        return self.recs[k].lowers[i - self.starts[k]]
+        return self.recs[k][LOWERS][i - self.starts[k]]
 
     def orth(self, i: int) -> int:
         k = bisect_right(self.starts, i) - 1
-        return self.recs[k].orths[i - self.starts[k]]
+        return self.recs[k][ORTHS][i - self.starts[k]]
 
     def text(self, i: int) -> str:
         k = bisect_right(self.starts, i) - 1
-        return self.recs[k].texts[i - self.starts[k]]
+        return self.recs[k][TEXTS][i - self.starts[k]]
 
     def lower_text(self, i: int) -> str:
         k = bisect_right(self.starts, i) - 1
-        return self.recs[k].lower_texts[i - self.starts[k]]
+        return self.recs[k][LOWER_TEXTS][i - self.starts[k]]
 
     def idx(self, i: int) -> int:
         starts = self.starts
         k = bisect_right(starts, i) - 1
-        return self.cstarts[k] + k + self.recs[k].offs[i - starts[k]]
+        return self.cstarts[k] + k + self.recs[k][OFFS][i - starts[k]]
 
     def end(self, i: int) -> int:
         starts = self.starts
         k = bisect_right(starts, i) - 1
         r = i - starts[k]
         rec = self.recs[k]
-        return self.cstarts[k] + k + rec.offs[r] + len(rec.texts[r])
+        return self.cstarts[k] + k + rec[OFFS][r] + len(rec[TEXTS][r])
 
     def span_text(self, start: int, end: int) -> str:
         return self.post[self.idx(start):self.end(end - 1)] if end > start else ""
@@ -328,4 +326,5 @@ class PostView:
         rec, first = self.recs[k], self.cstarts[k] + k
         r = start - starts[k]
         r2 = end - 1 - starts[k]
-        return first + rec.offs[r], first + rec.offs[r2] + len(rec.texts[r2])
+        offs, texts = rec[OFFS], rec[TEXTS]
+        return first + offs[r], first + offs[r2] + len(texts[r2])
