@@ -130,20 +130,28 @@ class ChunkCache:
 
     def view(self, text: str, chunks: list[str], recs: list[tuple]) -> PostView | None:
         """The post as a TokenView, or None when only a Doc gives its tokens for sure."""
-        cstarts = list(accumulate(map(len, chunks), initial=0))
+        # One pass over the chunks (compiled, a loop with item reads beats four map/accumulate passes):
+        # where each chunk's tokens and characters begin, its bits ORed, and the special-case edges.
+        pairs = self.pairs
+        starts, cstarts = [0], [0]
+        bits = ntok = nchar = prev = 0
+        for k in range(len(recs)):
+            rec = recs[k]
+            b = rec[BITS]
+            # a special-case match may run across this space: only the Doc knows (rare)
+            if b & EDGE_START and prev & EDGE_END and (recs[k - 1][TEXTS][-1], rec[TEXTS][0]) in pairs:
+                return None
+            bits |= b
+            prev = b
+            ntok += rec[NTOK]
+            starts.append(ntok)
+            nchar += len(chunks[k])
+            cstarts.append(nchar)
         gaps = len(chunks) - 1
         # the chunks hold no whitespace: single spaces between them, and nothing else, iff this holds
-        if cstarts[-1] + gaps != len(text) or text.count(" ") != gaps:
+        if nchar + gaps != len(text) or text.count(" ") != gaps:
             return None  # other whitespace than single spaces: the Doc has whitespace tokens
-        bits = 0
-        for b in set(map(_BITS, recs)):  # a handful of distinct values
-            bits |= b
-        if bits & EDGE_END and bits & EDGE_START:
-            pairs = self.pairs
-            for k in compress(range(len(recs)), map(EDGE_START.__and__, map(_EDGE, recs))):  # the rarer edge
-                if k and recs[k - 1][EDGE] & EDGE_END and (recs[k - 1][TEXTS][-1], recs[k][TEXTS][0]) in pairs:
-                    return None
-        return PostView(text, chunks, recs, bits, cstarts)
+        return PostView(text, chunks, recs, bits, cstarts, starts)
 
     def _plain_rest(self, chunks: list[str], recs: list[tuple | None]) -> bool:
         """True when the known chunks hold no trigger and the new ones are only ASCII digits and
@@ -228,9 +236,10 @@ class PostView:
     __slots__ = ("_lowers", "bits", "chunks", "cstarts", "n", "post", "recs", "starts")
 
     def __init__(self, post: str, chunks: list[str], recs: list[tuple], bits: int = -1,
-                 cstarts: list[int] | None = None) -> None:
+                 cstarts: list[int] | None = None, starts: list[int] | None = None) -> None:
         self.post, self.chunks, self.recs, self.bits = post, chunks, recs, bits
-        self.starts = list(accumulate(map(_NTOK, recs), initial=0))  # first token of each chunk
+        # the first token of each chunk
+        self.starts = starts if starts is not None else list(accumulate(map(_NTOK, recs), initial=0))
         self.n = self.starts[-1]
         # the lengths of the chunks before chunk k (it begins k spaces later)
         self.cstarts = cstarts if cstarts is not None else list(accumulate(map(len, chunks), initial=0))
