@@ -131,9 +131,11 @@ class ChunkCache:
     def view(self, text: str, chunks: list[str], recs: list[tuple]) -> PostView | None:
         """The post as a TokenView, or None when only a Doc gives its tokens for sure."""
         # One pass over the chunks (compiled, a loop with item reads beats four map/accumulate passes):
-        # where each chunk's tokens and characters begin, its bits ORed, and the special-case edges.
+        # where each chunk's tokens and characters begin, its bits ORed, the special-case edges, and
+        # the lower-case hashes of all tokens (the theme rules read them; a chain over the chunks'
+        # tuples afterwards cost three times as much).
         pairs = self.pairs
-        starts, cstarts = [0], [0]
+        starts, cstarts, lowers = [0], [0], []
         bits = ntok = nchar = prev = 0
         for k in range(len(recs)):
             rec = recs[k]
@@ -145,13 +147,14 @@ class ChunkCache:
             prev = b
             ntok += rec[NTOK]
             starts.append(ntok)
+            lowers.extend(rec[LOWERS])
             nchar += len(chunks[k])
             cstarts.append(nchar)
         gaps = len(chunks) - 1
         # the chunks hold no whitespace: single spaces between them, and nothing else, iff this holds
         if nchar + gaps != len(text) or text.count(" ") != gaps:
             return None  # other whitespace than single spaces: the Doc has whitespace tokens
-        return PostView(text, chunks, recs, bits, cstarts, starts)
+        return PostView(text, chunks, recs, bits, cstarts, starts, lowers)
 
     def _plain_rest(self, chunks: list[str], recs: list[tuple | None]) -> bool:
         """True when the known chunks hold no trigger and the new ones are only ASCII digits and
@@ -229,21 +232,22 @@ class PostView:
     """TokenView of a post put together from its chunk records (single spaces between chunks).
 
     ``bits``: its chunks' bits ORed (PLACE, TOPIC, LOCAL, edges). Token i lives in chunk k, the last
-    with ``starts[k] <= i``, which begins at character ``cstarts[k] + k``; ``lowers`` is only made
-    when asked for.
+    with ``starts[k] <= i``, which begins at character ``cstarts[k] + k``; ``lowers`` (ChunkCache.view
+    passes it) is made when first asked for otherwise.
     """
 
     __slots__ = ("_lowers", "bits", "chunks", "cstarts", "n", "post", "recs", "starts")
 
     def __init__(self, post: str, chunks: list[str], recs: list[tuple], bits: int = -1,
-                 cstarts: list[int] | None = None, starts: list[int] | None = None) -> None:
+                 cstarts: list[int] | None = None, starts: list[int] | None = None,
+                 lowers: list[int] | None = None) -> None:
         self.post, self.chunks, self.recs, self.bits = post, chunks, recs, bits
         # the first token of each chunk
         self.starts = starts if starts is not None else list(accumulate(map(_NTOK, recs), initial=0))
         self.n = self.starts[-1]
         # the lengths of the chunks before chunk k (it begins k spaces later)
         self.cstarts = cstarts if cstarts is not None else list(accumulate(map(len, chunks), initial=0))
-        self._lowers: list[int] | None = None
+        self._lowers = lowers
 
     @property
     def lowers(self) -> list[int]:
