@@ -131,11 +131,14 @@ class ChunkCache:
     def view(self, text: str, chunks: list[str], recs: list[tuple]) -> PostView | None:
         """The post as a TokenView, or None when only a Doc gives its tokens for sure."""
         # One pass over the chunks (compiled, a loop with item reads beats four map/accumulate passes):
-        # where each chunk's tokens and characters begin, its bits ORed, the special-case edges, and
-        # the lower-case hashes of all tokens (the theme rules read them; a chain over the chunks'
-        # tuples afterwards cost three times as much).
+        # where each chunk's tokens and characters begin, its bits ORed, the special-case edges, the
+        # lower-case hashes of all tokens and the positions of the tokens the rules visit (both read
+        # by the rules of most posts; separate passes afterwards cost three times as much).
         pairs = self.pairs
         starts, cstarts, lowers = [0], [0], []
+        theme: list[tuple[int, TypeInfo]] = []
+        place: list[int] = []
+        strict: list[int] = []
         bits = ntok = nchar = prev = 0
         for k in range(len(recs)):
             rec = recs[k]
@@ -143,6 +146,13 @@ class ChunkCache:
             # a special-case match may run across this space: only the Doc knows (rare)
             if b & EDGE_START and prev & EDGE_END and (recs[k - 1][TEXTS][-1], rec[TEXTS][0]) in pairs:
                 return None
+            if rec[MARKED]:  # positions in the post of the tokens the components visit
+                for r, info in rec[THEME]:
+                    theme.append((ntok + r, info))
+                for r in rec[PLACE]:
+                    place.append(ntok + r)
+                for r in rec[STRICT]:
+                    strict.append(ntok + r)
             bits |= b
             prev = b
             ntok += rec[NTOK]
@@ -154,7 +164,7 @@ class ChunkCache:
         # the chunks hold no whitespace: single spaces between them, and nothing else, iff this holds
         if nchar + gaps != len(text) or text.count(" ") != gaps:
             return None  # other whitespace than single spaces: the Doc has whitespace tokens
-        return PostView(text, chunks, recs, bits, cstarts, starts, lowers)
+        return PostView(text, chunks, recs, bits, cstarts, starts, lowers, (theme, place, strict))
 
     def _plain_rest(self, chunks: list[str], recs: list[tuple | None]) -> bool:
         """True when the known chunks hold no trigger and the new ones are only ASCII digits and
@@ -236,11 +246,11 @@ class PostView:
     passes it) is made when first asked for otherwise.
     """
 
-    __slots__ = ("_lowers", "bits", "chunks", "cstarts", "n", "post", "recs", "starts")
+    __slots__ = ("_lowers", "_marks", "bits", "chunks", "cstarts", "n", "post", "recs", "starts")
 
     def __init__(self, post: str, chunks: list[str], recs: list[tuple], bits: int = -1,
                  cstarts: list[int] | None = None, starts: list[int] | None = None,
-                 lowers: list[int] | None = None) -> None:
+                 lowers: list[int] | None = None, marks: tuple[list, list, list] | None = None) -> None:
         self.post, self.chunks, self.recs, self.bits = post, chunks, recs, bits
         # the first token of each chunk
         self.starts = starts if starts is not None else list(accumulate(map(_NTOK, recs), initial=0))
@@ -248,6 +258,7 @@ class PostView:
         # the lengths of the chunks before chunk k (it begins k spaces later)
         self.cstarts = cstarts if cstarts is not None else list(accumulate(map(len, chunks), initial=0))
         self._lowers = lowers
+        self._marks = marks
 
     @property
     def lowers(self) -> list[int]:
@@ -258,45 +269,31 @@ class PostView:
 
     def marked(self) -> tuple[list[tuple[int, TypeInfo]], list[int], list[int]]:
         """For ThemeMatcher.topics: (position, TypeInfo) of its tokens; for PlaceLinker.link: the
-        positions of its tokens and of the case-sensitive names among them."""
-        theme: list[tuple[int, TypeInfo]] = []
-        place: list[int] = []
-        strict: list[int] = []
-        append = theme.append
-        starts, recs = self.starts, self.recs
-        for k in compress(range(len(recs)), map(_MARKED, recs)):
-            rec, first = recs[k], starts[k]
-            for r, info in rec[THEME]:
-                append((first + r, info))
-            if rec[PLACE]:
+        positions of its tokens and of the case-sensitive names among them (read only)."""
+        got = self._marks
+        if got is None:
+            theme: list[tuple[int, TypeInfo]] = []
+            place: list[int] = []
+            strict: list[int] = []
+            starts, recs = self.starts, self.recs
+            for k in compress(range(len(recs)), map(_MARKED, recs)):
+                rec, first = recs[k], starts[k]
+                for r, info in rec[THEME]:
+                    theme.append((first + r, info))
                 for r in rec[PLACE]:
                     place.append(first + r)
                 for r in rec[STRICT]:
                     strict.append(first + r)
-        return theme, place, strict
+            got = self._marks = (theme, place, strict)
+        return got
 
     def themes(self) -> list[tuple[int, TypeInfo]]:
         """(position, TypeInfo) of the tokens ThemeMatcher.topics visits, in order."""
-        theme: list[tuple[int, TypeInfo]] = []
-        append = theme.append
-        starts, recs = self.starts, self.recs
-        for k in compress(range(len(recs)), map(_MARKED, recs)):
-            first = starts[k]
-            for r, info in recs[k][THEME]:
-                append((first + r, info))
-        return theme
+        return self.marked()[0]
 
     def places(self) -> tuple[list[int], list[int]]:
         """Positions of the tokens PlaceLinker.link looks up, and of the case-sensitive names among them."""
-        place: list[int] = []
-        strict: list[int] = []
-        starts, recs = self.starts, self.recs
-        for k in compress(range(len(recs)), map(_PLACES, recs)):
-            rec, first = recs[k], starts[k]
-            for r in rec[PLACE]:
-                place.append(first + r)
-            for r in rec[STRICT]:
-                strict.append(first + r)
+        _, place, strict = self.marked()
         return place, strict
 
     def lower(self, i: int) -> int:
