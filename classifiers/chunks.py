@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from itertools import accumulate, chain, compress, islice
+from itertools import islice
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -44,9 +44,9 @@ EDGE_END, EDGE_START = 1, 2  # the chunk's last (first) token may begin (continu
 
 
 # A chunk's record is a plain tuple, read by position: in the compiled module a tuple item is a
-# pointer read where an attribute of a class instance is a type lookup and a descriptor call, and the
-# per-post passes over a post's records (``map(_BITS, recs)`` and the like) are the classifier's
-# most frequent operation. The positions (offsets are within the chunk):
+# pointer read where an attribute of a class instance is a type lookup and a descriptor call, and
+# the pass over a post's records (``ChunkCache.view``) is the classifier's most frequent operation.
+# The positions (offsets are within the chunk):
 TRIGGER = 0  # the chunk holds a trigger token (or a risky special-case string)
 BITS = 1  # classifiers.data's PLACE, TOPIC and LOCAL bits as they apply, ORed with EDGE
 EDGE = 2  # EDGE_END / EDGE_START
@@ -87,8 +87,7 @@ def make_chunk(doc: Doc, cache: ChunkCache, trigger: bool, edge: int) -> tuple:
             tuple(texts), tuple(orths), tuple(offs), tuple(theme), tuple(place), tuple(strict))
 
 
-_TRIGGER, _NTOK, _LOWERS, _EDGE = itemgetter(TRIGGER), itemgetter(NTOK), itemgetter(LOWERS), itemgetter(EDGE)
-_MARKED, _PLACES, _BITS = itemgetter(MARKED), itemgetter(PLACE), itemgetter(BITS)
+_TRIGGER = itemgetter(TRIGGER)
 PLAIN = re.compile(r"[0-9!-\"$-/:-@\[-`{-~]+").fullmatch  # ASCII digits and punctuation except '#'
 
 
@@ -130,12 +129,12 @@ class ChunkCache:
 
     def view(self, text: str, chunks: list[str], recs: list[tuple]) -> PostView | None:
         """The post as a TokenView, or None when only a Doc gives its tokens for sure."""
-        # One pass over the chunks (compiled, a loop with item reads beats four map/accumulate passes):
-        # where each chunk's tokens and characters begin, its bits ORed, the special-case edges, the
-        # lower-case hashes of all tokens and the positions of the tokens the rules visit (both read
-        # by the rules of most posts; separate passes afterwards cost three times as much).
+        # One pass over the chunks (compiled, a loop with item reads beats a map/accumulate pass per
+        # list): where each chunk's tokens begin, its bits ORed, the special-case edges, and per token
+        # of the post its lower-case hash, text and character offset, and the positions of the tokens
+        # the rules visit. The rules then read a token by index instead of finding its chunk first.
         pairs = self.pairs
-        starts, cstarts, lowers = [0], [0], []
+        starts, lowers, texts, offs = [0], [], [], []
         theme: list[tuple[int, TypeInfo]] = []
         place: list[int] = []
         strict: list[int] = []
@@ -158,13 +157,16 @@ class ChunkCache:
             ntok += rec[NTOK]
             starts.append(ntok)
             lowers.extend(rec[LOWERS])
+            texts.extend(rec[TEXTS])
+            first = nchar + k  # chunk k begins after the chunks before it and k spaces
+            for o in rec[OFFS]:
+                offs.append(first + o)
             nchar += len(chunks[k])
-            cstarts.append(nchar)
         gaps = len(chunks) - 1
         # the chunks hold no whitespace: single spaces between them, and nothing else, iff this holds
         if nchar + gaps != len(text) or text.count(" ") != gaps:
             return None  # other whitespace than single spaces: the Doc has whitespace tokens
-        return PostView(text, chunks, recs, bits, cstarts, starts, lowers, (theme, place, strict))
+        return PostView(text, recs, bits, starts, lowers, texts, offs, (theme, place, strict))
 
     def _plain_rest(self, chunks: list[str], recs: list[tuple | None]) -> bool:
         """True when the known chunks hold no trigger and the new ones are only ASCII digits and
@@ -239,102 +241,60 @@ class ChunkCache:
 
 
 class PostView:
-    """TokenView of a post put together from its chunk records (single spaces between chunks).
+    """TokenView of a post put together from its chunk records by ``ChunkCache.view`` (single spaces
+    between chunks).
 
     ``bits``: its chunks' bits ORed (PLACE, TOPIC, LOCAL, edges). Token i lives in chunk k, the last
-    with ``starts[k] <= i``, which begins at character ``cstarts[k] + k``; ``lowers`` (ChunkCache.view
-    passes it) is made when first asked for otherwise.
+    with ``starts[k] <= i``; ``lowers``, ``texts`` and ``offs`` hold each token's lower-case hash,
+    text and character offset in the post; ``marked()`` the positions the components visit.
     """
 
-    __slots__ = ("_lowers", "_marks", "bits", "chunks", "cstarts", "n", "post", "recs", "starts")
+    __slots__ = ("bits", "lowers", "marks", "n", "offs", "post", "recs", "starts", "texts")
 
-    def __init__(self, post: str, chunks: list[str], recs: list[tuple], bits: int = -1,
-                 cstarts: list[int] | None = None, starts: list[int] | None = None,
-                 lowers: list[int] | None = None, marks: tuple[list, list, list] | None = None) -> None:
-        self.post, self.chunks, self.recs, self.bits = post, chunks, recs, bits
-        # the first token of each chunk
-        self.starts = starts if starts is not None else list(accumulate(map(_NTOK, recs), initial=0))
-        self.n = self.starts[-1]
-        # the lengths of the chunks before chunk k (it begins k spaces later)
-        self.cstarts = cstarts if cstarts is not None else list(accumulate(map(len, chunks), initial=0))
-        self._lowers = lowers
-        self._marks = marks
-
-    @property
-    def lowers(self) -> list[int]:
-        got = self._lowers
-        if got is None:
-            got = self._lowers = list(chain.from_iterable(map(_LOWERS, self.recs)))
-        return got
+    def __init__(self, post: str, recs: list[tuple], bits: int, starts: list[int], lowers: list[int],
+                 texts: list[str], offs: list[int], marks: tuple[list, list, list]) -> None:
+        self.post, self.recs, self.bits, self.starts = post, recs, bits, starts
+        self.lowers, self.texts, self.offs, self.marks = lowers, texts, offs, marks
+        self.n = len(lowers)
 
     def marked(self) -> tuple[list[tuple[int, TypeInfo]], list[int], list[int]]:
         """For ThemeMatcher.topics: (position, TypeInfo) of its tokens; for PlaceLinker.link: the
         positions of its tokens and of the case-sensitive names among them (read only)."""
-        got = self._marks
-        if got is None:
-            theme: list[tuple[int, TypeInfo]] = []
-            place: list[int] = []
-            strict: list[int] = []
-            starts, recs = self.starts, self.recs
-            for k in compress(range(len(recs)), map(_MARKED, recs)):
-                rec, first = recs[k], starts[k]
-                for r, info in rec[THEME]:
-                    theme.append((first + r, info))
-                for r in rec[PLACE]:
-                    place.append(first + r)
-                for r in rec[STRICT]:
-                    strict.append(first + r)
-            got = self._marks = (theme, place, strict)
-        return got
+        return self.marks
 
     def themes(self) -> list[tuple[int, TypeInfo]]:
         """(position, TypeInfo) of the tokens ThemeMatcher.topics visits, in order."""
-        return self.marked()[0]
+        return self.marks[0]
 
     def places(self) -> tuple[list[int], list[int]]:
         """Positions of the tokens PlaceLinker.link looks up, and of the case-sensitive names among them."""
-        _, place, strict = self.marked()
+        _, place, strict = self.marks
         return place, strict
 
     def lower(self, i: int) -> int:
-        k = bisect_right(self.starts, i) - 1
-        return self.recs[k][LOWERS][i - self.starts[k]]
+        return self.lowers[i]
 
     def orth(self, i: int) -> int:
         k = bisect_right(self.starts, i) - 1
         return self.recs[k][ORTHS][i - self.starts[k]]
 
     def text(self, i: int) -> str:
-        k = bisect_right(self.starts, i) - 1
-        return self.recs[k][TEXTS][i - self.starts[k]]
+        return self.texts[i]
 
     def lower_text(self, i: int) -> str:
         k = bisect_right(self.starts, i) - 1
         return self.recs[k][LOWER_TEXTS][i - self.starts[k]]
 
     def idx(self, i: int) -> int:
-        starts = self.starts
-        k = bisect_right(starts, i) - 1
-        return self.cstarts[k] + k + self.recs[k][OFFS][i - starts[k]]
+        return self.offs[i]
 
     def end(self, i: int) -> int:
-        starts = self.starts
-        k = bisect_right(starts, i) - 1
-        r = i - starts[k]
-        rec = self.recs[k]
-        return self.cstarts[k] + k + rec[OFFS][r] + len(rec[TEXTS][r])
+        return self.offs[i] + len(self.texts[i])
 
     def span_text(self, start: int, end: int) -> str:
-        return self.post[self.idx(start):self.end(end - 1)] if end > start else ""
+        return self.post[self.offs[start]:self.offs[end - 1] + len(self.texts[end - 1])] if end > start else ""
 
     def char_span(self, start: int, end: int) -> tuple[int, int]:
-        """(idx(start), end(end - 1)) in one lookup when both lie in one chunk (a one-word match)."""
-        starts = self.starts
-        k = bisect_right(starts, start) - 1
-        if end > starts[k + 1]:
-            return self.idx(start), self.end(end - 1)
-        rec, first = self.recs[k], self.cstarts[k] + k
-        r = start - starts[k]
-        r2 = end - 1 - starts[k]
-        offs, texts = rec[OFFS], rec[TEXTS]
-        return first + offs[r], first + offs[r2] + len(texts[r2])
+        """(idx(start), end(end - 1))."""
+        offs = self.offs
+        return offs[start], offs[end - 1] + len(self.texts[end - 1])

@@ -16,6 +16,8 @@ _VOWELS = set("aeiou")
 _BOUNDARY = {".", "!", "?", "…", "\n", "\n\n", "!!", "??", "?!", "!?", "...", ";"}
 MIN_PART = 3  # shortest keyword that may stand as part of a compound
 FUZZY_MIN = 8  # shortest word that may be a misspelling of a keyword
+# TypeInfo.visit: boundary, some hit or phrase start, a theme among them, a guard word
+VISIT_BOUNDARY, VISIT_FOUND, VISIT_THEME, VISIT_GUARD = 1, 2, 4, 8
 CACHE_MAX = 50_000  # word types kept analysed; the oldest quarter is dropped beyond (a miss re-analyses)
 
 
@@ -30,6 +32,9 @@ class TypeInfo:
     theme: bool = False  # some hit or phrase start belongs to a theme section
     local: bool = False  # some hit or phrase start belongs to [lokaal]
     guard: bool = False  # one of its forms is a `niet=` word of some entry
+    # the four above that ThemeMatcher.topics asks of every token it visits, as one number (VISIT_*):
+    # one attribute read per token instead of four
+    visit: int = 0
 
     @property
     def matters(self) -> bool:
@@ -191,7 +196,9 @@ class Lexicon:
         if not (kept or hits or starts or boundary):
             return _PLAIN
         found = set(hits) | set(starts)
-        return TypeInfo(frozenset(kept), tuple(sorted(hits)), tuple(sorted(starts)), boundary,
-                        theme=theme_ok and any(self.entries[e].section in THEMES for e in found),
-                        local=not self._local.isdisjoint(found),
-                        guard=not self.guard_words.isdisjoint(keys))
+        theme = theme_ok and any(self.entries[e].section in THEMES for e in found)
+        guard = not self.guard_words.isdisjoint(keys)
+        visit = (VISIT_BOUNDARY if boundary else 0) | (VISIT_FOUND if found else 0) | \
+            (VISIT_THEME if theme else 0) | (VISIT_GUARD if guard else 0)
+        return TypeInfo(frozenset(kept), tuple(sorted(hits)), tuple(sorted(starts)), boundary, theme=theme,
+                        local=not self._local.isdisjoint(found), guard=guard, visit=visit)

@@ -22,7 +22,7 @@ from classifiers.data import (
     default_keywords_path,
     load_keywords,
 )
-from classifiers.lexicon import Lexicon, TypeInfo, lemma_table
+from classifiers.lexicon import VISIT_BOUNDARY, VISIT_FOUND, VISIT_GUARD, VISIT_THEME, Lexicon, TypeInfo, lemma_table
 
 for _name in ("listener_topics", "listener_local"):
     if not Doc.has_extension(_name):
@@ -139,12 +139,14 @@ class ThemeMatcher:
         guards: list[tuple[int, frozenset[str]]] = []
         theme = False
         for i, info in marked:
-            if info.boundary:
+            visit = info.visit
+            if visit & VISIT_BOUNDARY:
                 bounds.append(i)
-            if info.hits or info.starts:
+            if visit & VISIT_FOUND:
                 found.append((i, info))
-                theme = theme or info.theme
-            if info.guard:
+                if visit & VISIT_THEME:
+                    theme = True
+            if visit & VISIT_GUARD:
                 guards.append((i, info.keys))
         if not theme:  # signals and helpers alone never tag a post
             return None

@@ -19,7 +19,7 @@ class TokenView(Protocol):
     n: int
     lowers: list[int]
 
-    def lower(self, i: int) -> int: ...  # lowers[i], without making the whole list
+    def lower(self, i: int) -> int: ...  # lowers[i]
 
     def orth(self, i: int) -> int: ...  # hash of the text as written
 
