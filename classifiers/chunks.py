@@ -139,27 +139,30 @@ class ChunkCache:
         place: list[int] = []
         strict: list[int] = []
         bits = ntok = nchar = prev = 0
+        last: tuple[str, ...] = ()
         for k in range(len(recs)):
-            rec = recs[k]
-            b = rec[BITS]
+            # unpacked at once (the order of the positions above): compiled, one check of the tuple's
+            # size instead of a generic item lookup per field
+            _, b, _, n, marked, c_lowers, _, c_texts, _, c_offs, c_theme, c_place, c_strict = recs[k]
             # a special-case match may run across this space: only the Doc knows (rare)
-            if b & EDGE_START and prev & EDGE_END and (recs[k - 1][TEXTS][-1], rec[TEXTS][0]) in pairs:
+            if b & EDGE_START and prev & EDGE_END and (last[-1], c_texts[0]) in pairs:
                 return None
-            if rec[MARKED]:  # positions in the post of the tokens the components visit
-                for r, info in rec[THEME]:
+            if marked:  # positions in the post of the tokens the components visit
+                for r, info in c_theme:
                     theme.append((ntok + r, info))
-                for r in rec[PLACE]:
+                for r in c_place:
                     place.append(ntok + r)
-                for r in rec[STRICT]:
+                for r in c_strict:
                     strict.append(ntok + r)
             bits |= b
             prev = b
-            ntok += rec[NTOK]
+            last = c_texts
+            ntok += n
             starts.append(ntok)
-            lowers.extend(rec[LOWERS])
-            texts.extend(rec[TEXTS])
+            lowers.extend(c_lowers)
+            texts.extend(c_texts)
             first = nchar + k  # chunk k begins after the chunks before it and k spaces
-            for o in rec[OFFS]:
+            for o in c_offs:
                 offs.append(first + o)
             nchar += len(chunks[k])
         gaps = len(chunks) - 1
