@@ -76,7 +76,7 @@ class AnchoredPhrases:
     def find(self, view: TokenView, positions: Iterable[int]) -> list[tuple[int, int, int]]:
         """(label, start, end) of every phrase whose anchor is one of the tokens at ``positions``."""
         index, n = self.index, view.n
-        value = view.lower if self._attr_id == LOWER else view.orth
+        value = view.lowers.__getitem__ if self._attr_id == LOWER else view.orth  # no method call per token
         found = []
         for i in positions:
             for hashes, a, ids in index.get(value(i), ()):
