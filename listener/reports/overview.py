@@ -144,9 +144,10 @@ def save(session: Session, week: Week, counts: WeekCounts, replace: bool) -> Non
     table = WeeklyCount.__table__
     now, label = utcnow(), week.label
     if replace:
-        old = {(kind, area, place or "", theme or ""): (row_id, n, nprob, ninit) for row_id, kind, area, place, theme,
-               n, nprob, ninit in sql.rows(session, "SELECT id, area_kind, area, place, theme, n_posts, n_probleem, "
-                                           "n_initiatief FROM weekly_counts WHERE week = :week", {"week": label})}
+        # (place and theme are NOT NULL: one stored row per key)
+        old = {(kind, area, place, theme): (row_id, n, nprob, ninit) for row_id, kind, area, place, theme, n, nprob,
+               ninit in sql.rows(session, "SELECT id, area_kind, area, place, theme, n_posts, n_probleem, "
+                                 "n_initiatief FROM weekly_counts WHERE week = :week", {"week": label})}
         gone = [{"i": v[0]} for k, v in old.items() if k not in counts]
         changed = [{"i": old[k][0], "n": c.n_posts, "p": c.n_probleem, "q": c.n_initiatief, "now": now}
                    for k, c in counts.items() if k in old and old[k][1:] != (c.n_posts, c.n_probleem, c.n_initiatief)]
