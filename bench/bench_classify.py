@@ -137,6 +137,10 @@ def main() -> None:
     print(f"{'':40s} {'':>10s} {'(wall)':>9s} {'(CPU)':>9s} {'tokenizer':>10s} {'MB':>20s}")
     for label, count, wall, cpu, ratio, mb in table:
         print(f"{label:40s} {count:>10s} {wall:>9s} {cpu:>9s} {ratio:>10s} {mb:>20s}")
+    # the classifier's CPU time varies more between processes than the tokenizer's: show every pair
+    print("time vs tokenizer per run: " + ", ".join(f"{r:.2f}" for r in ratios)
+          + f" (tokenizer CPU s {min(r['cpu'] for r in tok):.3f}-{max(r['cpu'] for r in tok):.3f}, "
+          f"classifier {min(r['cpu'] for r in one):.3f}-{max(r['cpu'] for r in one):.3f})")
 
 if __name__ == "__main__":
     main()
