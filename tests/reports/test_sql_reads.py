@@ -166,3 +166,42 @@ def test_save_writes_only_the_differences(store) -> None:  # noqa: ANN001
         overview.save(s, week, {}, replace=True)
     with session_scope(factory) as s:
         assert overview.load_stored(s, [week]) == {}
+
+
+def test_two_reports_save_the_same_new_week_at_once(store) -> None:  # noqa: ANN001
+    """Both add the week's rows; the second waits for the first (PostgreSQL: row locks of the unique
+    key) and its counts win, instead of failing on the unique constraint."""
+    import threading
+
+    engine, factory = store
+    week = parse_week("2026-W11")
+    first = {("municipality", f"GM{i:04d}", "", "zorg"): overview.Counts(1, 0, 0) for i in range(50)}
+    second = {key: overview.Counts(2, 1, 0) for key in first}
+    errors: list[BaseException] = []
+
+    def other_report() -> None:
+        try:
+            with session_scope(factory) as s2:
+                overview.save(s2, week, second, replace=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    s1 = factory()
+    try:
+        overview.save(s1, week, first, replace=True)
+        s1.flush()
+        if engine.dialect.name == "postgresql":  # SQLite has one writer at a time: the other waits anyway
+            thread = threading.Thread(target=other_report)
+            thread.start()
+            thread.join(0.5)
+            assert thread.is_alive()  # waiting for the first report's rows
+            s1.commit()
+            thread.join(30)
+        else:
+            s1.commit()
+            other_report()
+    finally:
+        s1.close()
+    assert errors == []
+    with session_scope(factory) as s:
+        assert overview.load_stored(s, [week])[week.label] == second
