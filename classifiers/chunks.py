@@ -3,8 +3,9 @@
 spaCy's tokenizer cuts a text at whitespace and tokenizes each chunk on its own (its own cache relies
 on that); a Doc is the chunks' tokens one after the other. So the classifier tokenizes each distinct
 chunk once, keeps what the components need of its tokens (its record, ``make_chunk``), and puts a
-post together from its chunks (``PostView``, a TokenView like the Doc's). Building the Doc, exporting its arrays and
-running the component calls cost more than all the rules together, and most posts are decided here.
+post together from its chunks (``PostView``, a TokenView like the Doc's). Building the Doc, exporting
+its arrays and running the component calls cost more than all the rules together, and most posts are
+decided here.
 
 * A post gets a tag only through a place or region, or through themes in a post with a word from
   [lokaal]: both need a *trigger* token, which the components recognise in a chunk (``triggers``).
