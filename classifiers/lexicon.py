@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
 
@@ -32,9 +32,14 @@ class TypeInfo:
     theme: bool = False  # some hit or phrase start belongs to a theme section
     local: bool = False  # some hit or phrase start belongs to [lokaal]
     guard: bool = False  # one of its forms is a `niet=` word of some entry
-    # the four above that ThemeMatcher.topics asks of every token it visits, as one number (VISIT_*):
-    # one attribute read per token instead of four
-    visit: int = 0
+    # boundary, hits or starts, theme and guard as one number (VISIT_*), derived: ThemeMatcher.topics
+    # asks them of every token it visits, and one attribute read costs a quarter of four
+    visit: int = field(init=False, default=0, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "visit", (VISIT_BOUNDARY if self.boundary else 0)
+                           | (VISIT_FOUND if self.hits or self.starts else 0)
+                           | (VISIT_THEME if self.theme else 0) | (VISIT_GUARD if self.guard else 0))
 
     @property
     def matters(self) -> bool:
@@ -196,9 +201,7 @@ class Lexicon:
         if not (kept or hits or starts or boundary):
             return _PLAIN
         found = set(hits) | set(starts)
-        theme = theme_ok and any(self.entries[e].section in THEMES for e in found)
-        guard = not self.guard_words.isdisjoint(keys)
-        visit = (VISIT_BOUNDARY if boundary else 0) | (VISIT_FOUND if found else 0) | \
-            (VISIT_THEME if theme else 0) | (VISIT_GUARD if guard else 0)
-        return TypeInfo(frozenset(kept), tuple(sorted(hits)), tuple(sorted(starts)), boundary, theme=theme,
-                        local=not self._local.isdisjoint(found), guard=guard, visit=visit)
+        return TypeInfo(frozenset(kept), tuple(sorted(hits)), tuple(sorted(starts)), boundary,
+                        theme=theme_ok and any(self.entries[e].section in THEMES for e in found),
+                        local=not self._local.isdisjoint(found),
+                        guard=not self.guard_words.isdisjoint(keys))
