@@ -22,19 +22,22 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
+# (index, columns, what 0004 includes): upgrade adds the included column, downgrade drops it again
+_INDEXES = (("ix_posts_fts_report_when", "posts (created_at, content_hash, collected_at)", "id"),
+            ("ix_post_tags_fts_report", "post_tags (post_id, kind, tag)", "place"))
+
+
+def _recreate(covering: bool) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP INDEX IF EXISTS ix_posts_fts_report_when")
-    op.execute("CREATE INDEX ix_posts_fts_report_when ON posts (created_at, content_hash, collected_at) INCLUDE (id)")
-    op.execute("DROP INDEX IF EXISTS ix_post_tags_fts_report")
-    op.execute("CREATE INDEX ix_post_tags_fts_report ON post_tags (post_id, kind, tag) INCLUDE (place)")
+    for name, columns, included in _INDEXES:
+        op.execute(f"DROP INDEX IF EXISTS {name}")
+        op.execute(f"CREATE INDEX {name} ON {columns}" + (f" INCLUDE ({included})" if covering else ""))
+
+
+def upgrade() -> None:
+    _recreate(covering=True)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP INDEX IF EXISTS ix_post_tags_fts_report")
-    op.execute("CREATE INDEX ix_post_tags_fts_report ON post_tags (post_id, kind, tag)")
-    op.execute("DROP INDEX IF EXISTS ix_posts_fts_report_when")
-    op.execute("CREATE INDEX ix_posts_fts_report_when ON posts (created_at, content_hash, collected_at)")
+    _recreate(covering=False)
