@@ -228,3 +228,86 @@ def test_half_an_emoji_in_the_text_is_dropped_and_elsewhere_is_a_bad_line(sqlite
     assert texts == ["Dorpshuis in Ulrum zoekt vrijwilligers \U0001f600", "Pinautomaat in Warffum verdwijnt"]
     again = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'listener.db'}", "import", str(f)])
     assert "0 posts stored, 2 already stored" in again.output  # the derived ids are stable
+
+
+def _week_rows(factory, week: str) -> dict:  # noqa: ANN001
+    from listener.store.models import WeeklyCount
+
+    with session_scope(factory) as s:
+        return {(r.area_kind, r.area, r.place, r.theme): (r.n_posts, r.n_probleem, r.n_initiatief)
+                for r in s.scalars(select(WeeklyCount).where(WeeklyCount.week == week))}
+
+
+def test_import_stores_the_weekly_counts_of_complete_weeks(store, tagger, tmp_path: Path) -> None:  # noqa: ANN001
+    """After an import the report finds the counts of every complete week that got new posts
+    (the same the report would count itself); the week that is still running is not stored."""
+    if tagger is None:
+        pytest.skip("the classifiers package is not installed: posts would have no tags to count")
+    from datetime import datetime, timedelta, timezone
+
+    from listener.reports import overview
+    from listener.reports.weeks import last_complete_week, week_of
+
+    _, factory = store
+    last = last_complete_week()
+    now = datetime.now(timezone.utc)
+    texts = [
+        "De pinautomaat in Ulrum verdwijnt en de inwoners van Het Hogeland moeten nu naar Winsum voor contant geld.",
+        "Vrijwilligers in Ulrum beginnen een buurtbus zodat ouderen weer bij de huisarts in Winsum komen.",
+        "Basisschool in Nieuw-Weerdinge sluit na de zomer, te weinig leerlingen in het dorp volgens gemeente Emmen.",
+        "Dorpshuis in Ter Apel zoekt vrijwilligers voor de bar en de jeugdavonden, meld je aan via de website.",
+    ]
+    lines = []
+    for i, (week, day) in enumerate([(last, 1), (last, 2), (last.shift(-2), 3), (last.shift(-2), 4)]):
+        at = datetime.combine(week.monday + timedelta(days=day), datetime.min.time()).replace(hour=12)
+        lines.append({"text": texts[i], "created_at": at.isoformat(), "external_id": f"w{i}"})
+    lines.append({"text": texts[1] + " Dit gebeurt deze week.", "external_id": "now",
+                  "created_at": now.isoformat()})  # the running week: not stored
+    lines.append({"text": texts[2] + " Een oud bericht.", "external_id": "old",
+                  "created_at": (now - timedelta(days=400)).isoformat()})
+    f = tmp_path / "weeks.jsonl"
+    f.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+
+    res = import_file(factory, f, tagger)
+    assert res.counts.new == 6
+    old_week = week_of((now - timedelta(days=400)).date()).label
+    assert res.weeks_counted == sorted([last.label, last.shift(-2).label, old_week])
+    running = week_of(now.date()).label
+    assert _week_rows(factory, running) == {}
+    for week in (last, last.shift(-2)):
+        stored = _week_rows(factory, week.label)
+        with session_scope(factory) as s:
+            computed = overview.compute(s, [week])[0][week.label]
+        assert stored and stored == {k: (c.n_posts, c.n_probleem, c.n_initiatief) for k, c in computed.items()}
+    assert stored[("all", "", "", "")][0] == 2 and ("municipality", "GM0114", "", "onderwijs") in stored
+
+    again = import_file(factory, f, tagger)  # nothing new: nothing counted
+    assert again.counts.new == 0 and again.weeks_counted == []
+
+
+def test_import_counts_raise_stored_counts_and_skip_running_weeks(store, tagger, tmp_path: Path) -> None:  # noqa: ANN001
+    if tagger is None:
+        pytest.skip("the classifiers package is not installed: posts would have no tags to count")
+    from datetime import datetime, timedelta, timezone
+
+    from listener.importer import store_weekly_counts
+    from listener.reports.weeks import parse_week
+
+    _, factory = store
+    week = parse_week("2026-W10")
+    at = datetime.combine(week.monday + timedelta(days=2), datetime.min.time()).replace(hour=12, tzinfo=timezone.utc)
+    f = tmp_path / "a.jsonl"
+    f.write_text(json.dumps({"text": "De bibliotheek in Ulrum sluit, vrijwilligers van Het Hogeland nemen het over.",
+                             "created_at": at.isoformat()}, ensure_ascii=False) + "\n", encoding="utf-8")
+    import_file(factory, f, tagger)
+    first = _week_rows(factory, week.label)
+    assert first[("all", "", "", "")] == (1, 1, 1)  # a problem and an initiative
+    f.write_text(json.dumps({"text": "De supermarkt in Ulrum gaat dicht, het dorp verliest zijn winkel.",
+                             "created_at": (at + timedelta(hours=3)).isoformat()}, ensure_ascii=False) + "\n",
+                 encoding="utf-8")
+    res = import_file(factory, f, tagger)
+    assert res.weeks_counted == [week.label]
+    assert _week_rows(factory, week.label)[("all", "", "", "")] == (2, 2, 1)
+    # A week that has not ended at ``now`` is left to the report.
+    assert store_weekly_counts(factory, {week.label}, now=week.end - timedelta(seconds=1)) == []
+    assert store_weekly_counts(factory, {week.label}, now=week.end) == [week.label]

@@ -156,8 +156,11 @@ def _params(rows: Sequence[tuple[Any, ...]], dialect: str) -> tuple[Any, ...]:
     return tuple(v for r in rows for v in r)
 
 
-def store_prepared(session: Session, prepared: StoreRows, batch: int = UPSERT_BATCH) -> tuple[int, int]:
+def store_prepared(session: Session, prepared: StoreRows, batch: int = UPSERT_BATCH,
+                   inserted: list[tuple[str, str]] | None = None) -> tuple[int, int]:
     """Insert rows from ``store_rows`` not stored yet (per source and external id); (new, duplicate).
+
+    ``inserted``, when given, receives the (source id, external id) of every row stored now.
 
     On the driver directly: SQLAlchemy's per-row parameter processing was half the storing
     time, and ``store_rows`` has done that work already (in a worker process, for imports).
@@ -176,6 +179,8 @@ def store_prepared(session: Session, prepared: StoreRows, batch: int = UPSERT_BA
         sql = _insert_sql("posts", POST_COLUMNS, len(rows), dialect, tail)
         ids = {(sid, eid): pid for pid, sid, eid in run(sql, _params(rows, dialect))}
         new += len(ids)
+        if inserted is not None:
+            inserted.extend(ids)
         tag_rows = [(ids[(r[0], r[2])], *t) for r, ts in zip(rows, tags) if (r[0], r[2]) in ids for t in ts]
         if tag_rows:
             run(_insert_sql("post_tags", TAG_COLUMNS, len(tag_rows), dialect), _params(tag_rows, dialect))
