@@ -40,7 +40,7 @@ from listener.errors import ConfigError, InputError
 from listener.ingest import IngestCounts, prepare
 from listener.models import Post
 from listener.privacy import author_key, author_keyer, mask_text
-from listener.reports.weeks import parse_week, week_of
+from listener.reports.weeks import week_of
 from listener.schedules import TZ
 from listener.store import queries
 from listener.store.db import session_scope
@@ -420,6 +420,10 @@ def import_file(factory: sessionmaker[Session], path: str | Path, tagger: Tagger
         with session_scope(factory) as s:
             queries.refresh_statistics(s)
     if touched:
+        # The report reads the weeks before its own from weekly_counts and counts those it finds
+        # missing: after a bulk import, every one of them (17-21 s at 1,000,000 posts instead of 4).
+        from listener.reports.weekly import store_weekly_counts  # pandas: only when there is something to count
+
         started = time.monotonic()
         result.weeks_counted = store_weekly_counts(factory, touched)
         result.counting_s = time.monotonic() - started
@@ -430,31 +434,6 @@ def import_file(factory: sessionmaker[Session], path: str | Path, tagger: Tagger
     log.info("import %s: lines=%d bad=%d new=%d duplicate=%d in %.1fs", p.name, result.lines, result.bad,
              result.counts.new, result.counts.duplicate, result.elapsed_s)
     return result
-
-
-def store_weekly_counts(factory: sessionmaker[Session], weeks: set[str], now: datetime | None = None) -> list[str]:
-    """Count and store the weekly aggregates of those of ``weeks`` that have ended; the weeks counted.
-
-    The weekly report reads the five weeks before its own and the twelve of its chart from
-    ``weekly_counts`` and counts from the posts only the weeks it finds missing there: after a
-    bulk import that was every one of them (17-21 s at 1,000,000 posts instead of 4). Counted
-    here, once per week that received new posts, each in its own transaction. A stored count is
-    only raised (as before a retention purge). A week that has not ended yet is left to the
-    report: its posts are still coming in.
-    """
-    from listener.reports import weekly  # pandas: only once there is something to count
-
-    now = now or utcnow()
-    done = []
-    for label in sorted(weeks):
-        if parse_week(label).end > now:
-            continue
-        with session_scope(factory) as s:
-            weekly.ensure_weekly_counts(s, [label])
-        done.append(label)
-    if done:
-        log.info("import: weekly counts stored for %d weeks (%s .. %s)", len(done), done[0], done[-1])
-    return done
 
 
 def is_terminal() -> bool:

@@ -183,7 +183,24 @@ class Pipeline:
             keeper.stop()
             keeper.release_all(sorted(self._unreleased))  # only after a failure: runs give theirs back
             self._keeper = None
+        if self.tagger is not None and any(r.new for r in summary.results) and not self.stop.is_set():
+            self._count_weeks()
         return summary
+
+    def _count_weeks(self) -> None:
+        """Store the counts of ended weeks that have none yet, so that a report does not count them.
+
+        Without this, the first report on a store filled by collectors alone (no weekly report
+        ran yet) counted all twelve chart weeks from the posts: 15-18 s at 1,000,000 posts.
+        Nothing to do after most runs (one small query). A failure here is logged and does not
+        change the run's result: the report counts what is missing itself.
+        """
+        try:
+            from listener.reports import weekly  # pandas: only after a run that stored posts
+
+            weekly.count_missing_weeks(self.factory, self.clock())
+        except Exception as exc:  # noqa: BLE001 - the posts are stored; the counts are an optimisation
+            log.warning("weekly counts not stored after the run: %s", " ".join(str(exc).split())[:300])
 
     def _open(self, sources: list[SourceBase], keeper: leases.LeaseKeeper, summary: RunSummary, now: datetime,
               check_due: bool, on_result: Callable[[SourceResult], None] | None) -> list[runlog.OpenRun]:

@@ -290,7 +290,7 @@ def test_import_counts_raise_stored_counts_and_skip_running_weeks(store, tagger,
         pytest.skip("the classifiers package is not installed: posts would have no tags to count")
     from datetime import datetime, timedelta, timezone
 
-    from listener.importer import store_weekly_counts
+    from listener.reports.weekly import store_weekly_counts
     from listener.reports.weeks import parse_week
 
     _, factory = store

@@ -292,3 +292,50 @@ def test_posts_the_database_refuses_fail_their_source_only(tmp_path: Path, store
     with session_scope(factory) as s:
         assert sorted(s.scalars(select(PostRow.external_id).where(PostRow.source_id == "poison"))) == \
             [f"p{i}" for i in range(7)]
+
+
+@pytest.fixture(scope="module")
+def real_tagger():  # noqa: ANN201 - loading the classifier costs seconds; share it
+    from listener.tagging import load_tagger
+
+    return load_tagger()
+
+
+def _weeks_counted(factory) -> set[str]:  # noqa: ANN001
+    from listener.store.models import WeeklyCount
+
+    with session_scope(factory) as s:
+        return set(s.scalars(select(WeeklyCount.week).distinct()))
+
+
+def test_a_run_stores_the_counts_of_ended_weeks_that_have_none(tmp_path: Path, store, real_tagger) -> None:
+    """A store filled by collectors alone has the weekly counts a report reads, so the first
+    report does not count twelve weeks from the posts; a week is counted from a day after it
+    ended (late posts), only once, and only when the classifier tagged something."""
+    from listener.reports import overview
+    from listener.reports.weeks import parse_week
+
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")  # posts of Monday and Tuesday of 2026-W48
+    _, factory = store
+    cfg = _config(tmp_path, [{"id": "dorp", "kind": "rss", "url": "feed.xml"}])
+    monday_after = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)  # W48 ended 8 hours ago: not yet
+    first = Pipeline(cfg, factory, real_tagger, clock=lambda: monday_after).run(only_due=False)
+    assert first.results[0].new == 1  # the pinautomaat; the dorpshuis post has no theme, one is English
+    assert _weeks_counted(factory) == set()
+
+    tuesday_after = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    cfg2 = _config(tmp_path, [{"id": "dorp2", "kind": "rss", "url": "feed.xml"}])  # the same posts again
+    Pipeline(cfg2, factory, real_tagger, clock=lambda: tuesday_after).run(only_due=False)
+    assert _weeks_counted(factory) == {"2026-W48"}
+    week = parse_week("2026-W48")
+    with session_scope(factory) as s:
+        stored = overview.load_stored(s, [week])[week.label]
+        computed = overview.compute(s, [week])[0][week.label]
+    assert stored == computed and stored[("all", "", "", "")].n_posts == 1  # one copy of a text counts
+
+    # Collector-only (no classifier): nothing tagged, nothing counted.
+    (tmp_path / "w47.xml").write_text(FEED.replace("23 Nov", "16 Nov").replace("24 Nov", "17 Nov")
+                                      .replace("<guid>n", "<guid>w47-"), encoding="utf-8")
+    cfg3 = _config(tmp_path, [{"id": "dorp3", "kind": "rss", "url": "w47.xml"}])
+    assert Pipeline(cfg3, factory, None, clock=lambda: tuesday_after).run(only_due=False).results[0].new == 2
+    assert _weeks_counted(factory) == {"2026-W48"}

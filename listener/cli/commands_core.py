@@ -211,7 +211,9 @@ def run_cmd(ctx: Ctx, once: bool, source_ids: tuple[str, ...], all_sources: bool
     """Collect every due source once: fetch, tag, store. For cron.
 
     Exit code 0 when every source succeeded, 3 when some failed (the rest are stored),
-    2 on a configuration error.
+    2 on a configuration error. After a run that stored posts, the weekly counts of the
+    last twelve weeks that ended more than a day ago and have none yet are stored, so that
+    the weekly report does not have to count them.
 
     \b
     Examples:

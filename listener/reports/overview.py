@@ -97,6 +97,12 @@ _AREAS = {
 _ALL_AREAS = " UNION ".join(_AREAS.values())
 
 
+def has_themed_posts(session: Session, week: Week) -> bool:
+    """Whether a post of ``week`` has a theme (so that counting the week stores at least one row)."""
+    return bool(sql.rows(session, f"SELECT 1 FROM {sql.WEEK_POSTS} p WHERE EXISTS (SELECT 1 FROM post_tags t "
+                                  "WHERE t.post_id = p.id AND t.kind = 'theme') LIMIT 1", sql.week_params(week)))
+
+
 def _count_week(session: Session, week: Week, levels: set[str]) -> tuple[WeekCounts, int]:
     params = sql.week_params(week)
     n_stored = sql.rows(session, f"SELECT count(*) FROM {sql.WEEK_POSTS} p", params)[0][0]

@@ -10,6 +10,7 @@ import logging
 import queue
 import re
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -22,12 +23,14 @@ from listener.errors import ConfigError, InputError
 from listener.reports import background, charts, coverage, excel, html, overview, posts, sql
 from listener.reports.weeks import Week, last_complete_week, parse_week
 from listener.store.db import session_scope
-from listener.store.models import PostTag
+from listener.store.models import PostTag, utcnow
 
 log = logging.getLogger(__name__)
 
 CODE_RE = re.compile(r"^GM\d{4}$", re.IGNORECASE)
 HEATMAP_ROWS = 25
+CHART_WEEKS = 12  # weeks in the chart of rapport.html (the comparison weeks are among them)
+COUNT_GRACE = timedelta(days=1)  # a week is counted after a collection run from a day after its end
 SEPARATORS = (";", ",")
 
 
@@ -153,7 +156,7 @@ def _write(factory: sessionmaker[Session], wk: Week, out: Path, gemeenten: Itera
                                  names=lambda codes: chart_worker.submit(overview.gazetteer_names, list(codes))())
             table = overview.suppress(raw, min_count)
             dekking = coverage.build(s, wk)
-            trend = overview.theme_trend(s, wk, window=window)
+            trend = overview.theme_trend(s, wk, n_weeks=CHART_WEEKS, window=window)
             # The charts need only these aggregates: drawn in another process while the tables are made.
             charts_done = charts.render_in_background(
                 trend, f"Unieke berichten per thema, {trend.index[0]} t/m {trend.index[-1]}",
@@ -318,6 +321,45 @@ def ensure_weekly_counts(session: Session, weeks: Iterable[str]) -> int:
         overview.save(session, wk, merged, replace=False)
         written += len(merged)
     return written
+
+
+def store_weekly_counts(factory: sessionmaker[Session], weeks: Iterable[str], now: datetime | None = None) -> list[str]:
+    """Count and store the aggregates of those of ``weeks`` that have ended at ``now``; the weeks counted.
+
+    A report reads the five weeks before its own and the twelve of its chart from
+    ``weekly_counts`` and counts from the posts only those it finds missing there. Each week is
+    counted in a transaction of its own; a stored count is only raised (``ensure_weekly_counts``).
+    A week that has not ended yet is left to the report: its posts are still coming in.
+    """
+    now = now or utcnow()
+    done = []
+    for label in sorted(set(weeks)):
+        if parse_week(label).end > now:
+            continue
+        with session_scope(factory) as s:
+            ensure_weekly_counts(s, [label])
+        done.append(label)
+    if done:
+        log.info("weekly counts stored for %d weeks (%s .. %s)", len(done), done[0], done[-1])
+    return done
+
+
+def count_missing_weeks(factory: sessionmaker[Session], now: datetime | None = None, n_weeks: int = CHART_WEEKS,
+                        grace: timedelta = COUNT_GRACE) -> list[str]:
+    """After a collection run: count the weeks a report would read that have no stored counts yet.
+
+    The ``n_weeks`` weeks that ended at least ``grace`` before ``now`` (late posts of a week
+    come in on the next day). A week only counts when it has a post with a theme (else there
+    would be nothing to store, and it would be tried after every run). Once a week has its
+    counts this is one small query per run. Returns the weeks counted.
+    """
+    now = now or utcnow()
+    last = last_complete_week(now - grace)
+    weeks = [last.shift(-i) for i in range(n_weeks)]
+    with session_scope(factory) as s:
+        have = overview.stored_weeks(s, weeks)
+        missing = [w.label for w in weeks if w.label not in have and overview.has_themed_posts(s, w)]
+    return store_weekly_counts(factory, missing, now) if missing else []
 
 
 def build(session: Session, week: Week) -> pd.DataFrame:
