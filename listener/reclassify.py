@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Callable
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from listener.reports.weeks import week_of
+from listener.schedules import TZ
 from listener.store.db import session_scope
 from listener.store.models import Post, PostTag, utcnow
 from listener.store.queries import dialect_insert
@@ -24,12 +27,19 @@ class ReclassifyResult:
     changed: int = 0
     now_irrelevant: int = 0
     version: str = ""
+    weeks_recounted: list[str] = field(default_factory=list)  # ended weeks whose stored counts were refreshed
 
 
 def reclassify(factory: sessionmaker[Session], tagger: Tagger, since: datetime | None = None,
                until: datetime | None = None, only_outdated: bool = True, batch: int = 2000,
-               n_process: int = 1, progress: Callable[[int, int], None] | None = None) -> ReclassifyResult:
-    """Re-tag posts (by default those tagged by another classifier version), one batch per commit."""
+               n_process: int = 1, progress: Callable[[int, int], None] | None = None,
+               recount: bool = True) -> ReclassifyResult:
+    """Re-tag posts (by default those tagged by another classifier version), one batch per commit.
+
+    Then (``recount``) the weekly counts of the ended weeks in which a post's tags changed are
+    counted again (``listener.reports.weekly.recount_weeks``): a report compares its week with
+    earlier weeks' stored counts, which would otherwise still follow the old vocabulary.
+    """
     version = tagger.version
     res = ReclassifyResult(version=version)
     when = func.coalesce(Post.created_at, Post.collected_at)
@@ -46,9 +56,11 @@ def reclassify(factory: sessionmaker[Session], tagger: Tagger, since: datetime |
     with session_scope(factory) as s:
         total = s.scalar(where(select(func.count()).select_from(Post))) or 0
     last_id = 0
+    changed_weeks: set[str] = set()
     while True:
         with session_scope(factory) as s:
-            rows = s.execute(where(select(Post.id, Post.text).where(Post.id > last_id)).order_by(Post.id).limit(batch)).all()
+            rows = s.execute(where(select(Post.id, Post.text, when.label("when")).where(Post.id > last_id))
+                             .order_by(Post.id).limit(batch)).all()
             if not rows:
                 break
             ids = [r.id for r in rows]
@@ -63,6 +75,8 @@ def reclassify(factory: sessionmaker[Session], tagger: Tagger, since: datetime |
                 tag_batch.extend({**t, "post_id": r.id} for t in new_rows)
                 if {(t["kind"], t["tag"]) for t in new_rows} != old.get(r.id, set()):
                     res.changed += 1
+                    if r.when is not None:
+                        changed_weeks.add(_week_label(r.when.astimezone(TZ).date()))
                 if not c.themes:
                     res.now_irrelevant += 1
             if tag_batch:
@@ -73,4 +87,13 @@ def reclassify(factory: sessionmaker[Session], tagger: Tagger, since: datetime |
         if progress:
             progress(res.examined, total)
     log.info("reclassified %d posts (%d changed) with %s", res.examined, res.changed, version)
+    if recount and changed_weeks:
+        from listener.reports.weekly import recount_weeks  # pandas: only when there is something to count
+
+        res.weeks_recounted = recount_weeks(factory, changed_weeks)
     return res
+
+
+@functools.lru_cache(maxsize=4096)
+def _week_label(day: date) -> str:
+    return week_of(day).label

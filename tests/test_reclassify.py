@@ -81,3 +81,54 @@ def test_cli_reclassify(tmp_path: Path, sqlite_store) -> None:
     out = runner.invoke(main, [*base, "reclassify"])
     assert out.exit_code == 0, out.output
     assert "3 posts re-tagged" in out.output
+
+
+def _counts(factory, week: str) -> dict:  # noqa: ANN001
+    from listener.store.models import WeeklyCount
+
+    with session_scope(factory) as s:
+        return {(r.area_kind, r.area, r.place, r.theme): r.n_posts
+                for r in s.scalars(select(WeeklyCount).where(WeeklyCount.week == week))}
+
+
+def test_reclassify_recounts_the_stored_weekly_counts_except_in_purged_weeks(tmp_path: Path, store, tagger) -> None:
+    """A word taken out of the vocabulary: the weeks' stored counts follow (they go down), except
+    in a week that retention has purged posts from, whose counts were made with those posts."""
+    import json
+    from datetime import datetime, timedelta
+
+    from listener.importer import import_file
+    from listener.reports.weeks import last_complete_week
+    from listener.retention import purge
+
+    _, factory = store
+    words = tmp_path / "keywords_nl.txt"
+    words.write_text(BUNDLED.read_text(encoding="utf-8").replace("[voorzieningen]\n", "[voorzieningen]\nknikkerbaan\n", 1),
+                     encoding="utf-8")
+    with_word = load_tagger(str(words))
+    w1, w2 = last_complete_week(), last_complete_week().shift(-1)
+
+    def post(week, day: int, text: str) -> str:  # noqa: ANN001
+        at = datetime.combine(week.monday + timedelta(days=day), datetime.min.time()).replace(hour=12)
+        return json.dumps({"text": text, "created_at": at.isoformat()}, ensure_ascii=False)
+
+    knikker = "De knikkerbaan in Ulrum verdwijnt, zeggen de kinderen van het dorp."
+    huisarts = "De huisarts in Ulrum stopt en er is geen opvolger."
+    (tmp_path / "lang.jsonl").write_text("\n".join([post(w1, 1, knikker), post(w1, 2, huisarts),
+                                                    post(w2, 1, knikker + " Nog steeds.")]) + "\n", encoding="utf-8")
+    (tmp_path / "kort.jsonl").write_text(post(w2, 2, huisarts + " Ook hier.") + "\n", encoding="utf-8")
+    import_file(factory, tmp_path / "lang.jsonl", with_word, source_id="lang")
+    import_file(factory, tmp_path / "kort.jsonl", with_word, source_id="kort")
+    assert _counts(factory, w1.label)[("all", "", "", "voorzieningen")] == 1
+    before_w2 = _counts(factory, w2.label)
+    assert before_w2[("all", "", "", "")] == 2
+
+    cfg = parse_config({"sources": [{"id": "kort", "kind": "rss", "url": "k.xml", "retention_days": 1}]},
+                       tmp_path / "sources.yaml")
+    assert purge(factory, cfg).deleted == {"kort": 1}  # w2 loses a post; its counts stay
+
+    res = reclassify(factory, tagger)  # the bundled vocabulary: no 'knikkerbaan'
+    assert res.changed == 2 and res.weeks_recounted == sorted([w1.label, w2.label])
+    after_w1 = _counts(factory, w1.label)
+    assert ("all", "", "", "voorzieningen") not in after_w1 and after_w1[("all", "", "", "")] == 1
+    assert _counts(factory, w2.label) == before_w2  # purged: only ever raised

@@ -337,6 +337,9 @@ def reclassify_cmd(ctx: Ctx, since: str | None, until: str | None, all_posts: bo
     """Re-tag stored posts after keywords_nl.txt or the gazetteer changed.
 
     By default only posts tagged by another classifier version (or untagged) are re-tagged.
+    Then the stored weekly counts of the ended weeks in which tags changed are counted again,
+    so that a report compares like with like (a week retention has purged posts from keeps
+    its counts, raised where the new tags give more).
 
     \b
     Examples:
@@ -352,6 +355,10 @@ def reclassify_cmd(ctx: Ctx, since: str | None, until: str | None, all_posts: bo
     res = reclassify(factory, tagger, s_dt, u_dt, only_outdated=not all_posts, n_process=processes)
     click.echo(f"{res.examined} posts re-tagged with {res.version}: {res.changed} changed, "
                f"{res.now_irrelevant} now without a theme")
+    if res.weeks_recounted:
+        w = res.weeks_recounted
+        click.echo(f"weekly counts counted again for {len(w)} week{'s' if len(w) > 1 else ''} "
+                   f"({w[0]}{' .. ' + w[-1] if len(w) > 1 else ''})")
 
 
 COMMANDS = [db_group, sources_group, run_cmd, export_cmd, reclassify_cmd]

@@ -23,7 +23,7 @@ from listener.errors import ConfigError, InputError
 from listener.reports import background, charts, coverage, excel, html, overview, posts, sql
 from listener.reports.weeks import Week, last_complete_week, parse_week
 from listener.store.db import session_scope
-from listener.store.models import PostTag, utcnow
+from listener.store.models import AuditEntry, PostTag, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -341,6 +341,44 @@ def store_weekly_counts(factory: sessionmaker[Session], weeks: Iterable[str], no
         done.append(label)
     if done:
         log.info("weekly counts stored for %d weeks (%s .. %s)", len(done), done[0], done[-1])
+    return done
+
+
+def purged_weeks(session: Session) -> set[str]:
+    """The weeks that retention purged posts from (its audit entries name them)."""
+    out: set[str] = set()
+    for filters in session.scalars(select(AuditEntry.filters).where(AuditEntry.command == "purge")):
+        if isinstance(filters, dict) and not filters.get("dry_run"):
+            out.update(w for w in filters.get("weeks") or () if isinstance(w, str))
+    return out
+
+
+def recount_weeks(factory: sessionmaker[Session], weeks: Iterable[str], now: datetime | None = None) -> list[str]:
+    """After posts were re-tagged: count the ended ``weeks`` again and store the new counts; the weeks counted.
+
+    A week's stored counts are replaced (they may go down: a post that lost its theme no longer
+    counts), except in a week that retention has purged posts from: its stored counts were made
+    while those posts were there, so they are only raised. A week whose posts are all gone keeps
+    its counts.
+    """
+    now = now or utcnow()
+    ended = [label for label in sorted(set(weeks)) if parse_week(label).end <= now]
+    if not ended:
+        return []
+    with session_scope(factory) as s:
+        purged = purged_weeks(s)
+    done = []
+    for label in ended:
+        with session_scope(factory) as s:
+            if label in purged:
+                ensure_weekly_counts(s, [label])
+            else:
+                wk = parse_week(label)
+                computed, n_stored = overview.compute(s, [wk])
+                if not n_stored[label]:
+                    continue
+                overview.save(s, wk, computed[label], replace=True)
+        done.append(label)
     return done
 
 
