@@ -20,7 +20,7 @@ from listener.errors import ConfigError
 from listener.privacy import author_key, normalise_handle
 from listener.schedules import TZ
 from listener.store.db import session_scope, with_retries
-from listener.store.models import Post, PostTag, WeeklyCount, utcnow
+from listener.store.models import Post, PostTag, WeeklyCount, WeeklyCountStamp, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +177,21 @@ def retention_days_for(config: Config, source_id: str) -> int:
 
 
 def _delete_posts(session: Session, ids: Sequence[int]) -> int:
+    """Delete the posts and their tags; the tags deleted.
+
+    The weeks they were in lose their stamps (``weekly_count_stamps``): a report of such a
+    week counts it again rather than trusting that its posts are those it was counted from.
+    """
     tags = 0
+    weeks: set[str] = set()
     for i in range(0, len(ids), CHUNK):
         chunk = list(ids[i : i + CHUNK])
+        weeks.update(iso_week(when) for (when,) in session.execute(select(_when()).where(Post.id.in_(chunk)))
+                     if when is not None)
         tags += session.execute(delete(PostTag).where(PostTag.post_id.in_(chunk))).rowcount or 0
         session.execute(delete(Post).where(Post.id.in_(chunk)))
+    if weeks:
+        session.execute(delete(WeeklyCountStamp).where(WeeklyCountStamp.week.in_(sorted(weeks))))
     return tags
 
 

@@ -132,3 +132,8 @@ def test_reclassify_recounts_the_stored_weekly_counts_except_in_purged_weeks(tmp
     after_w1 = _counts(factory, w1.label)
     assert ("all", "", "", "voorzieningen") not in after_w1 and after_w1[("all", "", "", "")] == 1
     assert _counts(factory, w2.label) == before_w2  # purged: only ever raised
+    from listener.reports import overview
+
+    with session_scope(factory) as s:  # w1's counts are a count of its posts again; w2's are not
+        assert overview.stamp_matches(s, w1, overview.week_stamp(s, w1))
+        assert not overview.stamp_matches(s, w2, overview.week_stamp(s, w2))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from listener.reports import sql
 from listener.reports.weeks import Week
-from listener.store.models import Post, PostTag, WeeklyCount, utcnow
+from listener.store.models import Post, PostTag, WeeklyCount, WeeklyCountStamp, utcnow
 from listener.store.queries import dialect_insert
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,47 @@ def compute(session: Session, weeks: Sequence[Week], levels: Iterable[str] = ("a
     out: dict[str, WeekCounts] = {}
     stored: dict[str, int] = {}
     for w in sorted(weeks, key=lambda w: w.start):
-        out[w.label], stored[w.label] = _count_week(session, w, set(levels))
+        out[w.label], (stored[w.label], _) = _count_week(session, w, set(levels))
     return out, stored
+
+
+def compute_week(session: Session, week: Week) -> tuple[WeekCounts, Stamp]:
+    """One week's counts (all levels) and the stamp of the posts they were counted from."""
+    return _count_week(session, week, set(_AREAS))
+
+
+# --- stamps: what a week's stored counts were counted from (weekly_count_stamps) ---------------
+
+Stamp = tuple[int, int | None]  # (the week's stored posts, their highest id)
+
+
+def week_stamp(session: Session, week: Week) -> Stamp:
+    """The week's stored posts and their highest id now (two index range scans)."""
+    n, top = sql.rows(session, f"SELECT count(*), max(p.id) FROM {sql.WEEK_POSTS} p", sql.week_params(week))[0]
+    return int(n), None if top is None else int(top)
+
+
+def stamp_matches(session: Session, week: Week, stamp: Stamp) -> bool:
+    """Whether the week's stored counts were counted from posts with this stamp (and nothing changed since)."""
+    row = sql.rows(session, "SELECT n_stored, max_post_id FROM weekly_count_stamps WHERE week = :week",
+                   {"week": week.label})
+    return bool(row) and (int(row[0][0]), None if row[0][1] is None else int(row[0][1])) == stamp
+
+
+def save_stamp(session: Session, week: Week, stamp: Stamp) -> None:
+    """Record that the week's stored counts now equal a count of posts with ``stamp``."""
+    table = WeeklyCountStamp.__table__
+    stmt = dialect_insert(session)(table).values(week=week.label, n_stored=stamp[0], max_post_id=stamp[1],
+                                                 counted_at=utcnow())
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["week"], set_={c: stmt.excluded[c] for c in ("n_stored", "max_post_id", "counted_at")}))
+
+
+def drop_stamps(session: Session, weeks: Iterable[str]) -> None:
+    """The stored counts of these weeks may no longer equal a count of their posts (tags changed)."""
+    labels = sorted(set(weeks))
+    if labels:
+        session.execute(delete(WeeklyCountStamp).where(WeeklyCountStamp.week.in_(labels)))
 
 
 # One statement per week. The earliest stored copy of a text stands for the others (as in
@@ -103,12 +142,12 @@ def has_themed_posts(session: Session, week: Week) -> bool:
                                   "WHERE t.post_id = p.id AND t.kind = 'theme') LIMIT 1", sql.week_params(week)))
 
 
-def _count_week(session: Session, week: Week, levels: set[str]) -> tuple[WeekCounts, int]:
+def _count_week(session: Session, week: Week, levels: set[str]) -> tuple[WeekCounts, Stamp]:
     params = sql.week_params(week)
-    n_stored = sql.rows(session, f"SELECT count(*) FROM {sql.WEEK_POSTS} p", params)[0][0]
+    stamp = week_stamp(session, week)  # before the count: a post stored meanwhile makes it differ later
     counts: WeekCounts = {}
-    if not n_stored or not levels & set(_AREAS):
-        return counts, n_stored
+    if not stamp[0] or not levels & set(_AREAS):
+        return counts, stamp
     # Always the statement with every level, and the rows of the others dropped here: PostgreSQL
     # guesses one row for ``rel`` (its HAVING), and with the 'all' part alone it then joined the
     # week's 49,000 posts with themselves in nested loops (300 s at 1M posts instead of 1.2 s).
@@ -117,7 +156,7 @@ def _count_week(session: Session, week: Week, levels: set[str]) -> tuple[WeekCou
         level = ("place" if place else "municipality") if kind == "municipality" else kind
         if level in levels:
             counts[(kind, area, place, theme)] = Counts(int(n), int(nprob), int(ninit))
-    return counts, n_stored
+    return counts, stamp
 
 
 def load_stored(session: Session, weeks: Sequence[Week], kinds: Sequence[str] | None = None) -> dict[str, WeekCounts]:
@@ -211,24 +250,31 @@ def _copy_counts(session: Session, rows: list[tuple]) -> None:
 def window_counts(session: Session, week: Week) -> dict[str, WeekCounts]:
     """Make ``weekly_counts`` hold the report week and the five weeks before it; their 'all' rows.
 
-    The report week is recomputed from the posts (and its stored aggregates replaced) unless
-    its posts are gone. An earlier week that was reported before keeps its stored aggregates,
-    which were made while all its posts were there; one never reported is computed and stored.
-    Afterwards ``weekly_counts`` holds exactly the six weeks' counts, which ``frame`` reads.
-    Returns the totals ('all' rows) of the six weeks: {week: {key: Counts}}.
+    The report week is counted from the posts again (and its stored aggregates replaced) unless
+    its posts are gone, or unless its stored counts were counted from exactly the posts stored
+    now (its stamp: nothing was stored, deleted or re-tagged in the week since). An earlier
+    week that has stored aggregates keeps them (made while all its posts were there); one
+    without is counted and stored. Afterwards ``weekly_counts`` holds the six weeks' counts,
+    which ``frame`` reads. Returns the totals ('all' rows) of the six weeks: {week: {key: Counts}}.
     """
     weeks = [week.shift(-i) for i in range(6)]
     stored = stored_weeks(session, weeks)
-    todo = [w for w in weeks if w == week or w.label not in stored]
-    computed, n_stored = compute(session, todo)
-    for w in todo:
-        if w == week:
-            if n_stored[w.label] or w.label not in stored:
-                save(session, w, computed[w.label], replace=True)
-            else:
+    for w in sorted(weeks, key=lambda w: w.start):
+        if w == week and w.label in stored:
+            now = week_stamp(session, w)
+            if not now[0]:
                 log.info("week %s: no posts left (retention); using the stored weekly counts", w)
-        elif n_stored[w.label]:
-            save(session, w, computed[w.label], replace=False)
+                continue
+            if stamp_matches(session, w, now):
+                log.info("week %s: no post stored, deleted or re-tagged since it was counted", w)
+                continue
+        elif w.label in stored:
+            continue
+        counts, stamp = compute_week(session, w)
+        if stamp[0] or w == week:
+            save(session, w, counts, replace=True)  # (an earlier week has no stored rows: the same as adding)
+        if stamp[0]:
+            save_stamp(session, w, stamp)
     return load_stored(session, weeks, kinds=["all"])
 
 
@@ -241,13 +287,13 @@ def theme_trend(session: Session, week: Week, n_weeks: int = 12,
     if missing:
         stored = load_stored(session, missing, kinds=["all"])
         todo = [w for w in missing if w.label not in stored]
-        if todo:
-            # Computed in full and stored, as for the comparison weeks: the next report reads them.
-            computed, n_stored = compute(session, todo)
-            for w in todo:
-                if n_stored[w.label]:
-                    save(session, w, computed[w.label], replace=False)
-            stored.update(computed)
+        # Computed in full and stored, as for the comparison weeks: the next report reads them.
+        for w in todo:
+            counts, stamp = compute_week(session, w)
+            if stamp[0]:
+                save(session, w, counts, replace=False)
+                save_stamp(session, w, stamp)
+            stored[w.label] = counts
         have.update(stored)
     data = {t: [have.get(w.label, {}).get(("all", "", "", t), Counts()).n_posts for w in weeks] for t in THEMES}
     return pd.DataFrame(data, index=[w.label for w in weeks])

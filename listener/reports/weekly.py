@@ -307,12 +307,12 @@ def ensure_weekly_counts(session: Session, weeks: Iterable[str]) -> int:
     written = 0
     for label in sorted(set(weeks)):
         wk = parse_week(label)
-        computed, n_stored = overview.compute(session, [wk])
-        if not n_stored[wk.label]:
+        computed, stamp = overview.compute_week(session, wk)
+        if not stamp[0]:
             continue
         kept = overview.load_stored(session, [wk]).get(wk.label, {})
         merged = {}
-        for key, c in computed[wk.label].items():
+        for key, c in computed.items():
             old = kept.get(key)
             if old is None or (c.n_posts, c.n_probleem, c.n_initiatief) > (old.n_posts, old.n_probleem, old.n_initiatief):
                 merged[key] = overview.Counts(max(c.n_posts, old.n_posts if old else 0),
@@ -320,6 +320,14 @@ def ensure_weekly_counts(session: Session, weeks: Iterable[str]) -> int:
                                               max(c.n_initiatief, old.n_initiatief if old else 0))
         overview.save(session, wk, merged, replace=False)
         written += len(merged)
+        # The stored counts now equal this count unless a stored one was higher (or had no counterpart).
+        exact = all(key in computed and old.n_posts <= computed[key].n_posts
+                    and old.n_probleem <= computed[key].n_probleem and old.n_initiatief <= computed[key].n_initiatief
+                    for key, old in kept.items())
+        if exact:
+            overview.save_stamp(session, wk, stamp)
+        else:
+            overview.drop_stamps(session, [label])
     return written
 
 
@@ -362,11 +370,11 @@ def recount_weeks(factory: sessionmaker[Session], weeks: Iterable[str], now: dat
     its counts.
     """
     now = now or utcnow()
-    ended = [label for label in sorted(set(weeks)) if parse_week(label).end <= now]
-    if not ended:
-        return []
+    weeks = sorted(set(weeks))
+    ended = [label for label in weeks if parse_week(label).end <= now]
     with session_scope(factory) as s:
-        purged = purged_weeks(s)
+        overview.drop_stamps(s, weeks)  # their tags changed: a report must not take their counts as current
+        purged = purged_weeks(s) if ended else set()
     done = []
     for label in ended:
         with session_scope(factory) as s:
@@ -374,10 +382,11 @@ def recount_weeks(factory: sessionmaker[Session], weeks: Iterable[str], now: dat
                 ensure_weekly_counts(s, [label])
             else:
                 wk = parse_week(label)
-                computed, n_stored = overview.compute(s, [wk])
-                if not n_stored[label]:
+                computed, stamp = overview.compute_week(s, wk)
+                if not stamp[0]:
                     continue
-                overview.save(s, wk, computed[label], replace=True)
+                overview.save(s, wk, computed, replace=True)
+                overview.save_stamp(s, wk, stamp)
         done.append(label)
     return done
 

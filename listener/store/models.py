@@ -195,6 +195,21 @@ class WeeklyCount(Base):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class WeeklyCountStamp(Base):
+    """What a week's ``weekly_counts`` were counted from: its stored posts and their highest id then.
+
+    Present only while the week's stored counts equal a count of its posts; a report counts its
+    week again only when the week's posts no longer match the stamp (migration 0005).
+    """
+
+    __tablename__ = "weekly_count_stamps"
+
+    week: Mapped[str] = mapped_column(String(8), primary_key=True)  # ISO week, 2026-W47
+    n_stored: Mapped[int] = mapped_column(Integer)
+    max_post_id: Mapped[int | None] = mapped_column(BigId)
+    counted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuditEntry(Base):
     """Who ran which search, report, export, purge or forget, and with which filters. No post text."""
 

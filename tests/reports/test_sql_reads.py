@@ -205,3 +205,48 @@ def test_two_reports_save_the_same_new_week_at_once(store) -> None:  # noqa: ANN
     assert errors == []
     with session_scope(factory) as s:
         assert overview.load_stored(s, [week])[week.label] == second
+
+
+def test_the_report_week_is_counted_again_only_when_its_posts_changed(golden, tmp_path) -> None:  # noqa: ANN001
+    """A stamp (the week's stored posts and their highest id) lets a second report skip counting its
+    week; a post stored in the week, or one deleted from it, makes the report count it again."""
+    from sqlalchemy import update
+
+    from listener.config import parse_config
+    from listener.retention import purge
+    from listener.store.models import WeeklyCount, WeeklyCountStamp
+
+    _, factory = golden
+    week = parse_week("2026-W47")
+    key = ("all", "", "", "")
+    with session_scope(factory) as s:
+        first = overview.window_counts(s, week)[week.label][key]
+        assert overview.stamp_matches(s, week, overview.week_stamp(s, week))
+        assert first.n_posts > 1
+        # Tamper with the stored total: a report that trusts the stamp leaves it, one that counts mends it.
+        s.execute(update(WeeklyCount).where(WeeklyCount.week == week.label, WeeklyCount.area_kind == "all",
+                                            WeeklyCount.theme == "").values(n_posts=999))
+    with session_scope(factory) as s:
+        assert overview.window_counts(s, week)[week.label][key].n_posts == 999  # nothing changed: not counted
+
+    with session_scope(factory) as s:  # a new post in the week
+        store_posts(s, [NewPost(source_id="rss-a", platform="rss", external_id="late", text="Laat bericht",
+                                url=None, language="nl", created_at=datetime(2026, 11, 22, 20, tzinfo=timezone.utc),
+                                author_key=None, content_hash=content_hash("Laat bericht over de bus"), raw=None,
+                                tags=({"kind": "theme", "tag": "mobiliteit", "label": None, "place": None,
+                                       "matched": "bus", "evidence": None, "classifier_version": "t"},),
+                                classifier_version="t")])
+    with session_scope(factory) as s:
+        counted = overview.window_counts(s, week)[week.label][key].n_posts
+        assert counted == first.n_posts + 1 == _reference_counts(s, week, LEVELS)[key][0]
+
+    # Retention deletes posts of the week: its stamp goes, and the next report counts again.
+    cfg = parse_config({"sources": [{"id": "reddit-krimp", "kind": "rss", "url": "r.xml", "retention_days": 1}]},
+                       tmp_path / "sources.yaml")
+    with session_scope(factory) as s:
+        s.execute(update(WeeklyCount).where(WeeklyCount.week == week.label, WeeklyCount.area_kind == "all",
+                                            WeeklyCount.theme == "").values(n_posts=999))
+    assert purge(factory, cfg, now=datetime(2026, 11, 30, tzinfo=timezone.utc)).deleted == {"reddit-krimp": 1}
+    with session_scope(factory) as s:
+        assert s.get(WeeklyCountStamp, week.label) is None
+        assert overview.window_counts(s, week)[week.label][key].n_posts == _reference_counts(s, week, LEVELS)[key][0]
