@@ -152,6 +152,8 @@ def ensure_weekly_counts(session: Session, weeks: Iterable[str], now: datetime |
                 row.n_initiatief = max(row.n_initiatief, n_init)
                 row.computed_at = now
                 written += 1
+        # (the report's version stamps a week whose stored counts equal this count; this one does not)
+        session.execute(delete(WeeklyCountStamp).where(WeeklyCountStamp.week == week))
         session.flush()
     return written
 

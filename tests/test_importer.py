@@ -247,6 +247,7 @@ def test_import_stores_the_weekly_counts_of_complete_weeks(store, tagger, tmp_pa
 
     from listener.reports import overview
     from listener.reports.weeks import last_complete_week, week_of
+    from listener.schedules import TZ
 
     _, factory = store
     last = last_complete_week()
@@ -270,9 +271,9 @@ def test_import_stores_the_weekly_counts_of_complete_weeks(store, tagger, tmp_pa
 
     res = import_file(factory, f, tagger)
     assert res.counts.new == 6
-    old_week = week_of((now - timedelta(days=400)).date()).label
+    old_week = week_of((now - timedelta(days=400)).astimezone(TZ).date()).label  # Amsterdam's day
     assert res.weeks_counted == sorted([last.label, last.shift(-2).label, old_week])
-    running = week_of(now.date()).label
+    running = week_of(now.astimezone(TZ).date()).label
     assert _week_rows(factory, running) == {}
     for week in (last, last.shift(-2)):
         stored = _week_rows(factory, week.label)

