@@ -28,7 +28,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -40,7 +40,7 @@ from listener.errors import ConfigError, InputError
 from listener.ingest import IngestCounts, prepare
 from listener.models import Post
 from listener.privacy import author_key, author_keyer, mask_text
-from listener.reports.weeks import week_of
+from listener.reports.weeks import week_label
 from listener.schedules import TZ
 from listener.store import queries
 from listener.store.db import session_scope
@@ -254,10 +254,6 @@ Batch = tuple[list[tuple[int, Any, str]], int]  # (line number, raw line or CSV 
 Prepared = tuple[queries.StoreRows, IngestCounts, list[tuple[int, str]], int, int, dict[tuple[str, str], str]]
 
 
-@functools.lru_cache(maxsize=4096)
-def _week_label(day: date) -> str:
-    return week_of(day).label
-
 
 def _prepare_batch(items: list[tuple[int, Any, str]], offset: int) -> Prepared:
     """Decode, validate, clean, mask, classify and serialise one batch: everything but storing."""
@@ -278,7 +274,7 @@ def _prepare_batch(items: list[tuple[int, Any, str]], offset: int) -> Prepared:
             bad.append((line, str(exc)))
     counts = IngestCounts()
     ready = prepare(posts, source, tagger, counts) if posts else []
-    weeks = {(p.source_id, p.external_id): _week_label(p.created_at.astimezone(TZ).date())
+    weeks = {(p.source_id, p.external_id): week_label(p.created_at)
              for p in ready if p.created_at is not None}
     return queries.store_rows(ready, dialect), counts, bad, len(items), offset, weeks
 

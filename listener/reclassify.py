@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from listener.reports.weeks import week_of
-from listener.schedules import TZ
+from listener.reports.weeks import week_label
 from listener.store.db import session_scope
 from listener.store.models import Post, PostTag, utcnow
 from listener.store.queries import dialect_insert
@@ -76,7 +74,7 @@ def reclassify(factory: sessionmaker[Session], tagger: Tagger, since: datetime |
                 if {(t["kind"], t["tag"]) for t in new_rows} != old.get(r.id, set()):
                     res.changed += 1
                     if r.when is not None:
-                        changed_weeks.add(_week_label(r.when.astimezone(TZ).date()))
+                        changed_weeks.add(week_label(r.when))
                 if not c.themes:
                     res.now_irrelevant += 1
             if tag_batch:
@@ -92,8 +90,3 @@ def reclassify(factory: sessionmaker[Session], tagger: Tagger, since: datetime |
 
         res.weeks_recounted = recount_weeks(factory, changed_weeks)
     return res
-
-
-@functools.lru_cache(maxsize=4096)
-def _week_label(day: date) -> str:
-    return week_of(day).label

@@ -18,6 +18,7 @@ from listener.audit import record
 from listener.config import Config
 from listener.errors import ConfigError
 from listener.privacy import author_key, normalise_handle
+from listener.reports.weeks import week_label
 from listener.schedules import TZ
 from listener.store.db import session_scope, with_retries
 from listener.store.models import Post, PostTag, WeeklyCount, WeeklyCountStamp, utcnow
@@ -61,10 +62,7 @@ class ForgetResult:
 
 def iso_week(when: datetime) -> str:
     """The ISO week (Europe/Amsterdam) of an aware datetime: ``2026-W48``."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    y, w, _ = when.astimezone(TZ).isocalendar()
-    return f"{y}-W{w:02d}"
+    return week_label(when)
 
 
 def week_bounds(week: str) -> tuple[datetime, datetime]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -51,6 +52,18 @@ class Week:
 def week_of(day: date) -> Week:
     y, w, _ = day.isocalendar()
     return Week(y, w)
+
+
+def week_label(when: datetime) -> str:
+    """The ISO week (Europe/Amsterdam) of a datetime (naive = UTC): ``2026-W48``."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return _day_label(when.astimezone(TZ).date())
+
+
+@functools.lru_cache(maxsize=4096)  # an import labels a million posts of a few hundred days
+def _day_label(day: date) -> str:
+    return week_of(day).label
 
 
 def parse_week(value: str) -> Week:
