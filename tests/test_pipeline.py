@@ -339,3 +339,18 @@ def test_a_run_stores_the_counts_of_ended_weeks_that_have_none(tmp_path: Path, s
     cfg3 = _config(tmp_path, [{"id": "dorp3", "kind": "rss", "url": "w47.xml"}])
     assert Pipeline(cfg3, factory, None, clock=lambda: tuesday_after).run(only_due=False).results[0].new == 2
     assert _weeks_counted(factory) == {"2026-W48"}
+
+
+def test_a_week_whose_count_gives_nothing_is_not_counted_after_every_run(tmp_path: Path, store, real_tagger) -> None:
+    """Only the first stored copy of a text counts; when that copy is untagged (a collector-only host
+    stored it), the week has themed posts but nothing to store: it is counted once, not every run."""
+    from listener.reports import weekly
+
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
+    _, factory = store
+    Pipeline(_config(tmp_path, [{"id": "kaal", "kind": "rss", "url": "feed.xml"}]), factory, None).run(only_due=False)
+    tuesday_after = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    tagged = Pipeline(_config(tmp_path, [{"id": "getagd", "kind": "rss", "url": "feed.xml"}]), factory, real_tagger,
+                      clock=lambda: tuesday_after).run(only_due=False)
+    assert tagged.results[0].new == 1 and _weeks_counted(factory) == set()  # counted, nothing to store
+    assert weekly.count_missing_weeks(factory, tuesday_after) == []  # and not again

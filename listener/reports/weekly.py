@@ -415,16 +415,18 @@ def count_missing_weeks(factory: sessionmaker[Session], now: datetime | None = N
     """After a collection run: count the weeks a report would read that have no stored counts yet.
 
     The ``n_weeks`` weeks that ended at least ``grace`` before ``now`` (late posts of a week
-    come in on the next day). A week only counts when it has a post with a theme (else there
-    would be nothing to store, and it would be tried after every run). Once a week has its
-    counts this is one small query per run. Returns the weeks counted.
+    come in on the next day). A week only counts when it has a post with a theme, and not when
+    it was counted from the posts it has now and gave nothing to store (its themed posts are
+    all later copies of untagged ones): else it would be counted after every run. Once the
+    weeks have their counts this is one small query per run. Returns the weeks counted.
     """
     now = now or utcnow()
     last = last_complete_week(now - grace)
     weeks = [last.shift(-i) for i in range(n_weeks)]
     with session_scope(factory) as s:
         have = overview.stored_weeks(s, weeks)
-        missing = [w.label for w in weeks if w.label not in have and overview.has_themed_posts(s, w)]
+        missing = [w.label for w in weeks if w.label not in have and overview.has_themed_posts(s, w)
+                   and not overview.stamp_matches(s, w, overview.week_stamp(s, w))]
     return store_weekly_counts(factory, missing, now) if missing else []
 
 
