@@ -254,7 +254,6 @@ Batch = tuple[list[tuple[int, Any, str]], int]  # (line number, raw line or CSV 
 Prepared = tuple[queries.StoreRows, IngestCounts, list[tuple[int, str]], int, int, dict[tuple[str, str], str]]
 
 
-
 def _prepare_batch(items: list[tuple[int, Any, str]], offset: int) -> Prepared:
     """Decode, validate, clean, mask, classify and serialise one batch: everything but storing."""
     assert _CONTEXT is not None

@@ -137,7 +137,7 @@ _ALL_AREAS = " UNION ".join(_AREAS.values())
 
 
 def has_themed_posts(session: Session, week: Week) -> bool:
-    """Whether a post of ``week`` has a theme (so that counting the week stores at least one row)."""
+    """Whether a post of ``week`` has a theme (without one, counting the week stores nothing)."""
     return bool(sql.rows(session, f"SELECT 1 FROM {sql.WEEK_POSTS} p WHERE EXISTS (SELECT 1 FROM post_tags t "
                                   "WHERE t.post_id = p.id AND t.kind = 'theme') LIMIT 1", sql.week_params(week)))
 
