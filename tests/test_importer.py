@@ -230,6 +230,14 @@ def test_half_an_emoji_in_the_text_is_dropped_and_elsewhere_is_a_bad_line(sqlite
     assert "0 posts stored, 2 already stored" in again.output  # the derived ids are stable
 
 
+@pytest.fixture(scope="module")
+def real_tagger():  # noqa: ANN201
+    """The classifier, always: counting needs tagged posts (no fallback to untagged ones)."""
+    from listener.tagging import load_tagger
+
+    return load_tagger()
+
+
 def _week_rows(factory, week: str) -> dict:  # noqa: ANN001
     from listener.store.models import WeeklyCount
 
@@ -238,11 +246,9 @@ def _week_rows(factory, week: str) -> dict:  # noqa: ANN001
                 for r in s.scalars(select(WeeklyCount).where(WeeklyCount.week == week))}
 
 
-def test_import_stores_the_weekly_counts_of_complete_weeks(store, tagger, tmp_path: Path) -> None:  # noqa: ANN001
+def test_import_stores_the_weekly_counts_of_complete_weeks(store, real_tagger, tmp_path: Path) -> None:  # noqa: ANN001
     """After an import the report finds the counts of every complete week that got new posts
     (the same the report would count itself); the week that is still running is not stored."""
-    if tagger is None:
-        pytest.skip("the classifiers package is not installed: posts would have no tags to count")
     from datetime import datetime, timedelta, timezone
 
     from listener.reports import overview
@@ -269,7 +275,7 @@ def test_import_stores_the_weekly_counts_of_complete_weeks(store, tagger, tmp_pa
     f = tmp_path / "weeks.jsonl"
     f.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
 
-    res = import_file(factory, f, tagger)
+    res = import_file(factory, f, real_tagger)
     assert res.counts.new == 6
     old_week = week_of((now - timedelta(days=400)).astimezone(TZ).date()).label  # Amsterdam's day
     assert res.weeks_counted == sorted([last.label, last.shift(-2).label, old_week])
@@ -282,13 +288,11 @@ def test_import_stores_the_weekly_counts_of_complete_weeks(store, tagger, tmp_pa
         assert stored and stored == {k: (c.n_posts, c.n_probleem, c.n_initiatief) for k, c in computed.items()}
     assert stored[("all", "", "", "")][0] == 2 and ("municipality", "GM0114", "", "onderwijs") in stored
 
-    again = import_file(factory, f, tagger)  # nothing new: nothing counted
+    again = import_file(factory, f, real_tagger)  # nothing new: nothing counted
     assert again.counts.new == 0 and again.weeks_counted == []
 
 
-def test_import_counts_raise_stored_counts_and_skip_running_weeks(store, tagger, tmp_path: Path) -> None:  # noqa: ANN001
-    if tagger is None:
-        pytest.skip("the classifiers package is not installed: posts would have no tags to count")
+def test_import_counts_raise_stored_counts_and_skip_running_weeks(store, real_tagger, tmp_path: Path) -> None:  # noqa: ANN001
     from datetime import datetime, timedelta, timezone
 
     from listener.reports.weekly import store_weekly_counts
@@ -300,13 +304,13 @@ def test_import_counts_raise_stored_counts_and_skip_running_weeks(store, tagger,
     f = tmp_path / "a.jsonl"
     f.write_text(json.dumps({"text": "De bibliotheek in Ulrum sluit, vrijwilligers van Het Hogeland nemen het over.",
                              "created_at": at.isoformat()}, ensure_ascii=False) + "\n", encoding="utf-8")
-    import_file(factory, f, tagger)
+    import_file(factory, f, real_tagger)
     first = _week_rows(factory, week.label)
     assert first[("all", "", "", "")] == (1, 1, 1)  # a problem and an initiative
     f.write_text(json.dumps({"text": "De supermarkt in Ulrum gaat dicht, het dorp verliest zijn winkel.",
                              "created_at": (at + timedelta(hours=3)).isoformat()}, ensure_ascii=False) + "\n",
                  encoding="utf-8")
-    res = import_file(factory, f, tagger)
+    res = import_file(factory, f, real_tagger)
     assert res.weeks_counted == [week.label]
     assert _week_rows(factory, week.label)[("all", "", "", "")] == (2, 2, 1)
     # A week that has not ended at ``now`` is left to the report.

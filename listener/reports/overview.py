@@ -66,9 +66,10 @@ def compute(session: Session, weeks: Sequence[Week], levels: Iterable[str] = ("a
     return out, stored
 
 
-def compute_week(session: Session, week: Week) -> tuple[WeekCounts, Stamp]:
-    """One week's counts (all levels) and the stamp of the posts they were counted from."""
-    return _count_week(session, week, set(_AREAS))
+def compute_week(session: Session, week: Week, stamp: Stamp | None = None) -> tuple[WeekCounts, Stamp]:
+    """One week's counts (all levels) and the stamp of the posts they were counted from
+    (``stamp``: one the caller took just before, instead of taking it again)."""
+    return _count_week(session, week, set(_AREAS), stamp)
 
 
 # --- stamps: what a week's stored counts were counted from (weekly_count_stamps) ---------------
@@ -142,9 +143,11 @@ def has_themed_posts(session: Session, week: Week) -> bool:
                                   "WHERE t.post_id = p.id AND t.kind = 'theme') LIMIT 1", sql.week_params(week)))
 
 
-def _count_week(session: Session, week: Week, levels: set[str]) -> tuple[WeekCounts, Stamp]:
+def _count_week(session: Session, week: Week, levels: set[str], stamp: Stamp | None = None
+                ) -> tuple[WeekCounts, Stamp]:
     params = sql.week_params(week)
-    stamp = week_stamp(session, week)  # before the count: a post stored meanwhile makes it differ later
+    if stamp is None:
+        stamp = week_stamp(session, week)  # before the count: a post stored meanwhile makes it differ later
     counts: WeekCounts = {}
     if not stamp[0] or not levels & set(_AREAS):
         return counts, stamp
@@ -260,6 +263,7 @@ def window_counts(session: Session, week: Week) -> dict[str, WeekCounts]:
     weeks = [week.shift(-i) for i in range(6)]
     stored = stored_weeks(session, weeks)
     for w in sorted(weeks, key=lambda w: w.start):
+        now = None
         if w == week and w.label in stored:
             now = week_stamp(session, w)
             if not now[0]:
@@ -270,7 +274,7 @@ def window_counts(session: Session, week: Week) -> dict[str, WeekCounts]:
                 continue
         elif w.label in stored:
             continue
-        counts, stamp = compute_week(session, w)
+        counts, stamp = compute_week(session, w, now)
         if stamp[0] or w == week:
             save(session, w, counts, replace=True)  # (an earlier week has no stored rows: the same as adding)
         if stamp[0]:
