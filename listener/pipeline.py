@@ -188,17 +188,18 @@ class Pipeline:
         return summary
 
     def _count_weeks(self) -> None:
-        """Store the counts of ended weeks that have none yet, so that a report does not count them.
+        """Store the counts of ended weeks that have none yet, and raise those of the last two
+        weeks that received posts since they were counted (``weekly.refresh_weekly_counts``).
 
         Without this, the first report on a store filled by collectors alone (no weekly report
         ran yet) counted all twelve chart weeks from the posts: 15-18 s at 1,000,000 posts.
-        Nothing to do after most runs (one small query). A failure here is logged and does not
-        change the run's result: the report counts what is missing itself.
+        Nothing to count after most runs (a few small queries). A failure here is logged and
+        does not change the run's result: the report counts what is missing itself.
         """
         try:
             from listener.reports import weekly  # pandas: only after a run that stored posts
 
-            weekly.count_missing_weeks(self.factory, self.clock())
+            weekly.refresh_weekly_counts(self.factory, self.clock())
         except Exception as exc:  # noqa: BLE001 - the posts are stored; the counts are an optimisation
             log.warning("weekly counts not stored after the run: %s", " ".join(str(exc).split())[:300])
 

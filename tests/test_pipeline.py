@@ -353,4 +353,26 @@ def test_a_week_whose_count_gives_nothing_is_not_counted_after_every_run(tmp_pat
     tagged = Pipeline(_config(tmp_path, [{"id": "getagd", "kind": "rss", "url": "feed.xml"}]), factory, real_tagger,
                       clock=lambda: tuesday_after).run(only_due=False)
     assert tagged.results[0].new == 1 and _weeks_counted(factory) == set()  # counted, nothing to store
-    assert weekly.count_missing_weeks(factory, tuesday_after) == []  # and not again
+    assert weekly.refresh_weekly_counts(factory, tuesday_after) == []  # and not again
+
+
+def test_a_run_raises_the_counts_of_a_recent_week_that_got_late_posts(tmp_path: Path, store, real_tagger) -> None:
+    from listener.reports import overview
+    from listener.reports.weeks import parse_week
+
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")  # a W48 post (the pinautomaat)
+    _, factory = store
+    tuesday_after = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    Pipeline(_config(tmp_path, [{"id": "a", "kind": "rss", "url": "feed.xml"}]), factory, real_tagger,
+             clock=lambda: tuesday_after).run(only_due=False)
+    week = parse_week("2026-W48")
+    with session_scope(factory) as s:
+        assert overview.load_stored(s, [week])[week.label][("all", "", "", "")].n_posts == 1
+    late = FEED.replace("Pinautomaat in Warffum verdwijnt", "Bibliotheek in Warffum sluit").replace(
+        "De Geldmaat sluit.", "De bieb gaat dicht.").replace("<guid>n", "<guid>late")
+    (tmp_path / "late.xml").write_text(late, encoding="utf-8")
+    wednesday = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
+    Pipeline(_config(tmp_path, [{"id": "b", "kind": "rss", "url": "late.xml"}]), factory, real_tagger,
+             clock=lambda: wednesday).run(only_due=False)
+    with session_scope(factory) as s:
+        assert overview.load_stored(s, [week])[week.label][("all", "", "", "")].n_posts == 2

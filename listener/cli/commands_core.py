@@ -212,8 +212,9 @@ def run_cmd(ctx: Ctx, once: bool, source_ids: tuple[str, ...], all_sources: bool
 
     Exit code 0 when every source succeeded, 3 when some failed (the rest are stored),
     2 on a configuration error. After a run that stored posts, the weekly counts of the
-    last twelve weeks that ended more than a day ago and have none yet are stored, so that
-    the weekly report does not have to count them.
+    last twelve weeks that ended more than a day ago and have none yet are stored, and those
+    of the last two weeks raised when posts of theirs came in late, so that the weekly report
+    does not have to count them.
 
     \b
     Examples:

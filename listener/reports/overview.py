@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from listener.reports import sql
 from listener.reports.weeks import Week
-from listener.store.models import Post, PostTag, WeeklyCount, WeeklyCountStamp, utcnow
+from listener.store.models import AuditEntry, Post, PostTag, WeeklyCount, WeeklyCountStamp, utcnow
 from listener.store.queries import dialect_insert
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,9 @@ def compute_week(session: Session, week: Week, stamp: Stamp | None = None) -> tu
 
 # --- stamps: what a week's stored counts were counted from (weekly_count_stamps) ---------------
 
+# A week's stamp: what its stored counts were last counted from. Where it matches the week's posts
+# now, the stored counts hold what those posts give: exactly, when the week was counted with
+# replace (the report's week), or at least (``reconcile``, which never lowers a count).
 Stamp = tuple[int, int | None]  # (the week's stored posts, their highest id)
 
 
@@ -97,6 +100,39 @@ def save_stamp(session: Session, week: Week, stamp: Stamp) -> None:
                                                  counted_at=utcnow())
     session.execute(stmt.on_conflict_do_update(
         index_elements=["week"], set_={c: stmt.excluded[c] for c in ("n_stored", "max_post_id", "counted_at")}))
+
+
+def reconcile(session: Session, week: Week, stamp: Stamp | None = None) -> int:
+    """Count ``week`` from its posts and raise its stored counts where the posts give more; rows written.
+
+    A stored count is never lowered here: a week may already have lost posts (retention,
+    forget), and its stored counts were made while they were there. Afterwards the stored
+    counts hold at least what the week's posts give, and the stamp says which posts those were
+    (``stamp``: one the caller took just before).
+    """
+    computed, stamp = compute_week(session, week, stamp)
+    if not stamp[0]:
+        return 0
+    kept = load_stored(session, [week]).get(week.label, {})
+    merged = {}
+    for key, c in computed.items():
+        old = kept.get(key)
+        if old is None or (c.n_posts, c.n_probleem, c.n_initiatief) > (old.n_posts, old.n_probleem, old.n_initiatief):
+            merged[key] = Counts(max(c.n_posts, old.n_posts if old else 0),
+                                 max(c.n_probleem, old.n_probleem if old else 0),
+                                 max(c.n_initiatief, old.n_initiatief if old else 0))
+    save(session, week, merged, replace=False)
+    save_stamp(session, week, stamp)
+    return len(merged)
+
+
+def purged_weeks(session: Session) -> set[str]:
+    """The weeks that retention purged posts from (its audit entries name them)."""
+    out: set[str] = set()
+    for filters in session.scalars(select(AuditEntry.filters).where(AuditEntry.command == "purge")):
+        if isinstance(filters, dict) and not filters.get("dry_run"):
+            out.update(w for w in filters.get("weeks") or () if isinstance(w, str))
+    return out
 
 
 def drop_stamps(session: Session, weeks: Iterable[str]) -> None:
@@ -256,24 +292,26 @@ def window_counts(session: Session, week: Week) -> dict[str, WeekCounts]:
     The report week is counted from the posts again (and its stored aggregates replaced) unless
     its posts are gone, or unless its stored counts were counted from exactly the posts stored
     now (its stamp: nothing was stored, deleted or re-tagged in the week since). An earlier
-    week that has stored aggregates keeps them (made while all its posts were there); one
-    without is counted and stored. Afterwards ``weekly_counts`` holds the six weeks' counts,
-    which ``frame`` reads. Returns the totals ('all' rows) of the six weeks: {week: {key: Counts}}.
+    week that has stored aggregates keeps them (made while all its posts were there), raised
+    where posts came in after they were counted (late posts: ``reconcile``); one without is
+    counted and stored. Afterwards ``weekly_counts`` holds the six weeks' counts, which
+    ``frame`` reads. Returns the totals ('all' rows) of the six weeks: {week: {key: Counts}}.
     """
     weeks = [week.shift(-i) for i in range(6)]
     stored = stored_weeks(session, weeks)
     for w in sorted(weeks, key=lambda w: w.start):
         now = None
-        if w == week and w.label in stored:
+        if w.label in stored:
             now = week_stamp(session, w)
             if not now[0]:
-                log.info("week %s: no posts left (retention); using the stored weekly counts", w)
+                if w == week:
+                    log.info("week %s: no posts left (retention); using the stored weekly counts", w)
                 continue
             if stamp_matches(session, w, now):
-                log.info("week %s: no post stored, deleted or re-tagged since it was counted", w)
+                continue  # nothing stored, deleted or re-tagged in the week since it was counted
+            if w != week:
+                reconcile(session, w, now)
                 continue
-        elif w.label in stored:
-            continue
         counts, stamp = compute_week(session, w, now)
         if stamp[0] or w == week:
             save(session, w, counts, replace=True)  # (an earlier week has no stored rows: the same as adding)

@@ -25,7 +25,7 @@ from listener.errors import ConfigError, InputError
 from listener.reports import background, charts, coverage, excel, html, overview, posts, sql
 from listener.reports.weeks import Week, last_complete_week, parse_week
 from listener.store.db import session_scope, with_retries
-from listener.store.models import AuditEntry, PostTag, utcnow
+from listener.store.models import PostTag, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -302,35 +302,12 @@ def _write_csvs(tables: list[tuple[pd.DataFrame, Path]], sep: str) -> list[Path]
 def ensure_weekly_counts(session: Session, weeks: Iterable[str]) -> int:
     """Store the aggregates of ``weeks`` before retention purges their posts; rows written.
 
-    Called by ``listener.retention``. Same rows as the report makes (totals, 'all themes' and
-    village rows included); a stored count is only ever raised here, never lowered, because a
-    week may already have lost some posts.
+    Called by ``listener.retention``, after an import and after a collection run. Same rows as
+    the report makes (totals, 'all themes' and village rows included); a stored count is only
+    ever raised here, never lowered, because a week may already have lost some posts
+    (``overview.reconcile``).
     """
-    written = 0
-    for label in sorted(set(weeks)):
-        wk = parse_week(label)
-        computed, stamp = overview.compute_week(session, wk)
-        if not stamp[0]:
-            continue
-        kept = overview.load_stored(session, [wk]).get(wk.label, {})
-        merged = {}
-        for key, c in computed.items():
-            old = kept.get(key)
-            if old is None or (c.n_posts, c.n_probleem, c.n_initiatief) > (old.n_posts, old.n_probleem, old.n_initiatief):
-                merged[key] = overview.Counts(max(c.n_posts, old.n_posts if old else 0),
-                                              max(c.n_probleem, old.n_probleem if old else 0),
-                                              max(c.n_initiatief, old.n_initiatief if old else 0))
-        overview.save(session, wk, merged, replace=False)
-        written += len(merged)
-        # The stored counts now equal this count unless a stored one was higher (or had no counterpart).
-        exact = all(key in computed and old.n_posts <= computed[key].n_posts
-                    and old.n_probleem <= computed[key].n_probleem and old.n_initiatief <= computed[key].n_initiatief
-                    for key, old in kept.items())
-        if exact:
-            overview.save_stamp(session, wk, stamp)
-        else:
-            overview.drop_stamps(session, [label])
-    return written
+    return sum(overview.reconcile(session, parse_week(label)) for label in sorted(set(weeks)))
 
 
 def store_weekly_counts(factory: sessionmaker[Session], weeks: Iterable[str], now: datetime | None = None) -> list[str]:
@@ -371,15 +348,6 @@ def store_weekly_counts(factory: sessionmaker[Session], weeks: Iterable[str], no
     return done
 
 
-def purged_weeks(session: Session) -> set[str]:
-    """The weeks that retention purged posts from (its audit entries name them)."""
-    out: set[str] = set()
-    for filters in session.scalars(select(AuditEntry.filters).where(AuditEntry.command == "purge")):
-        if isinstance(filters, dict) and not filters.get("dry_run"):
-            out.update(w for w in filters.get("weeks") or () if isinstance(w, str))
-    return out
-
-
 def recount_weeks(factory: sessionmaker[Session], weeks: Iterable[str], now: datetime | None = None) -> list[str]:
     """After posts were re-tagged: count the ended ``weeks`` again and store the new counts; the weeks counted.
 
@@ -393,7 +361,7 @@ def recount_weeks(factory: sessionmaker[Session], weeks: Iterable[str], now: dat
     ended = [label for label in weeks if parse_week(label).end <= now]
     with session_scope(factory) as s:
         overview.drop_stamps(s, weeks)  # their tags changed: a report must not take their counts as current
-        purged = purged_weeks(s) if ended else set()
+        purged = overview.purged_weeks(s) if ended else set()
     done = []
     for label in ended:
         with session_scope(factory) as s:
@@ -410,24 +378,33 @@ def recount_weeks(factory: sessionmaker[Session], weeks: Iterable[str], now: dat
     return done
 
 
-def count_missing_weeks(factory: sessionmaker[Session], now: datetime | None = None, n_weeks: int = CHART_WEEKS,
-                        grace: timedelta = COUNT_GRACE) -> list[str]:
-    """After a collection run: count the weeks a report would read that have no stored counts yet.
+def refresh_weekly_counts(factory: sessionmaker[Session], now: datetime | None = None, n_weeks: int = CHART_WEEKS,
+                          grace: timedelta = COUNT_GRACE, recent: int = 2) -> list[str]:
+    """After a collection run: count the weeks a report would read that have no stored counts
+    yet, and raise those of the ``recent`` last weeks that received posts since they were counted.
 
     The ``n_weeks`` weeks that ended at least ``grace`` before ``now`` (late posts of a week
-    come in on the next day). A week only counts when it has a post with a theme, and not when
-    it was counted from the posts it has now and gave nothing to store (its themed posts are
-    all later copies of untagged ones): else it would be counted after every run. Once the
-    weeks have their counts this is one small query per run. Returns the weeks counted.
+    come in on the next day). A week without counts only counts when it has a post with a theme,
+    and not when it was counted from the posts it has now and gave nothing to store (its themed
+    posts are all later copies of untagged ones): else it would be counted after every run. Search
+    collectors bring posts of the last days, so the last weeks also get posts after their report
+    ran: those are counted again (only raised) once their posts differ from their stamp, so that
+    the next report compares with the whole week. Once the weeks are up to date this is a few
+    small queries per run. Returns the weeks counted.
     """
     now = now or utcnow()
     last = last_complete_week(now - grace)
     weeks = [last.shift(-i) for i in range(n_weeks)]
+    todo = []
     with session_scope(factory) as s:
         have = overview.stored_weeks(s, weeks)
-        missing = [w.label for w in weeks if w.label not in have and overview.has_themed_posts(s, w)
-                   and not overview.stamp_matches(s, w, overview.week_stamp(s, w))]
-    return store_weekly_counts(factory, missing, now) if missing else []
+        for i, w in enumerate(weeks):
+            if w.label in have:
+                if i < recent and not overview.stamp_matches(s, w, overview.week_stamp(s, w)):
+                    todo.append(w.label)
+            elif overview.has_themed_posts(s, w) and not overview.stamp_matches(s, w, overview.week_stamp(s, w)):
+                todo.append(w.label)
+    return store_weekly_counts(factory, todo, now) if todo else []
 
 
 def build(session: Session, week: Week) -> pd.DataFrame:

@@ -250,3 +250,24 @@ def test_the_report_week_is_counted_again_only_when_its_posts_changed(golden, tm
     with session_scope(factory) as s:
         assert s.get(WeeklyCountStamp, week.label) is None
         assert overview.window_counts(s, week)[week.label][key].n_posts == _reference_counts(s, week, LEVELS)[key][0]
+
+
+def test_an_earlier_week_is_raised_by_posts_that_came_in_after_it_was_counted(golden) -> None:  # noqa: ANN001
+    """A post of last week collected after last week's report (a search collector brings posts of
+    the last days) is in this week's comparison: the earlier week's stored counts are raised once."""
+    _, factory = golden
+    w47, w48 = parse_week("2026-W47"), parse_week("2026-W48")
+    key = ("all", "", "", "mobiliteit")
+    with session_scope(factory) as s:
+        before = overview.window_counts(s, w47)[w47.label].get(key, overview.Counts()).n_posts
+    with session_scope(factory) as s:
+        store_posts(s, [NewPost(source_id="rss-a", platform="rss", external_id="late-w47", text="Laat over de bus",
+                                url=None, language="nl", created_at=datetime(2026, 11, 21, 20, tzinfo=timezone.utc),
+                                author_key=None, content_hash=content_hash("Laat over de bus"), raw=None,
+                                tags=({"kind": "theme", "tag": "mobiliteit", "label": None, "place": None,
+                                       "matched": "bus", "evidence": None, "classifier_version": "t"},),
+                                classifier_version="t")])
+    with session_scope(factory) as s:
+        window = overview.window_counts(s, w48)
+        assert window[w47.label][key].n_posts == before + 1
+        assert overview.stamp_matches(s, w47, overview.week_stamp(s, w47))  # up to date: not counted again
