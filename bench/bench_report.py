@@ -59,16 +59,17 @@ def _env() -> dict[str, str]:
 
 
 def _weekly_counts(db: str, empty: bool = False) -> int:
-    """Weeks with rows in weekly_counts (``empty``: delete them all first)."""
+    """Weeks with rows in weekly_counts (``empty``: delete them, and their stamps, all first)."""
     from sqlalchemy import delete, func, select
 
     from listener.store.db import open_store, session_scope
-    from listener.store.models import WeeklyCount
+    from listener.store.models import WeeklyCount, WeeklyCountStamp
 
     engine, factory = open_store(db, create=False)
     with session_scope(factory) as s:
         if empty:
             s.execute(delete(WeeklyCount))
+            s.execute(delete(WeeklyCountStamp))
         n = s.scalar(select(func.count(func.distinct(WeeklyCount.week)))) or 0
     engine.dispose()
     return n
