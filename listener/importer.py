@@ -417,10 +417,12 @@ def import_file(factory: sessionmaker[Session], path: str | Path, tagger: Tagger
     if touched:
         # The report reads the weeks before its own from weekly_counts and counts those it finds
         # missing: after a bulk import, every one of them (17-21 s at 1,000,000 posts instead of 4).
-        from listener.reports.weekly import store_weekly_counts  # pandas: only when there is something to count
+        # Only the weeks the next reports read: an archive of two years would otherwise spend
+        # minutes counting weeks that nobody may report (a report of one counts them then).
+        from listener.reports.weekly import CHART_WEEKS, store_weekly_counts  # pandas: only when needed
 
         started = time.monotonic()
-        result.weeks_counted = store_weekly_counts(factory, touched)
+        result.weeks_counted = store_weekly_counts(factory, touched, recent=CHART_WEEKS)
         result.counting_s = time.monotonic() - started
     if result.good == 0:
         detail = f"{result.bad} bad lines" if result.bad else "no lines"

@@ -33,9 +33,9 @@ def import_cmd(ctx: Ctx, file: Path, platform: str | None, source_id: str, fmt: 
     a pseudonym. Bad lines are listed with their line number and the rest is stored: exit 0
     (with a warning count) when at least one line was read, 2 when none could be.
 
-    Afterwards the weekly counts of every complete week that received new posts are stored,
-    so that the next report does not count them again (about a second per week at 1,000,000
-    posts); a week that has not ended yet is left to the report.
+    Afterwards the weekly counts of the last twelve complete weeks that received new posts
+    are stored, so that the next report does not count them again (about a second per week at
+    1,000,000 posts); a week that has not ended yet is left to the report.
 
     \b
     Examples:

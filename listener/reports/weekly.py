@@ -310,16 +310,21 @@ def ensure_weekly_counts(session: Session, weeks: Iterable[str]) -> int:
     return sum(overview.reconcile(session, parse_week(label)) for label in sorted(set(weeks)))
 
 
-def store_weekly_counts(factory: sessionmaker[Session], weeks: Iterable[str], now: datetime | None = None) -> list[str]:
+def store_weekly_counts(factory: sessionmaker[Session], weeks: Iterable[str], now: datetime | None = None,
+                        recent: int | None = None) -> list[str]:
     """Count and store the aggregates of those of ``weeks`` that have ended at ``now``; the weeks counted.
 
     A report reads the five weeks before its own and the twelve of its chart from
     ``weekly_counts`` and counts from the posts only those it finds missing there. Each week is
     counted in a transaction of its own; a stored count is only raised (``ensure_weekly_counts``).
     A week that has not ended yet is left to the report: its posts are still coming in.
+    ``recent``: only the weeks among the last ``recent`` complete ones (those the next reports
+    read; a report of an older week counts what it misses itself).
     """
     now = now or utcnow()
-    done = [label for label in sorted(set(weeks)) if parse_week(label).end <= now]
+    first = last_complete_week(now).shift(-(recent - 1)).start if recent else None
+    done = [label for label in sorted(set(weeks))
+            if parse_week(label).end <= now and (first is None or parse_week(label).start >= first)]
     bind = factory.kw.get("bind")
     server = bind is not None and bind.dialect.name == "postgresql"
 
