@@ -14,6 +14,14 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def real_tagger():  # noqa: ANN201
+    """The classifier, loaded once for the run (seconds): for tests whose posts must be tagged."""
+    from listener.tagging import load_tagger
+
+    return load_tagger()
+
+
 @pytest.fixture(autouse=True)
 def _pseudonym_key(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests never write a key file into the working directory.

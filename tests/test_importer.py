@@ -230,14 +230,6 @@ def test_half_an_emoji_in_the_text_is_dropped_and_elsewhere_is_a_bad_line(sqlite
     assert "0 posts stored, 2 already stored" in again.output  # the derived ids are stable
 
 
-@pytest.fixture(scope="module")
-def real_tagger():  # noqa: ANN201
-    """The classifier, always: counting needs tagged posts (no fallback to untagged ones)."""
-    from listener.tagging import load_tagger
-
-    return load_tagger()
-
-
 def _week_rows(factory, week: str) -> dict:  # noqa: ANN001
     from listener.store.models import WeeklyCount
 

@@ -294,13 +294,6 @@ def test_posts_the_database_refuses_fail_their_source_only(tmp_path: Path, store
             [f"p{i}" for i in range(7)]
 
 
-@pytest.fixture(scope="module")
-def real_tagger():  # noqa: ANN201 - loading the classifier costs seconds; share it
-    from listener.tagging import load_tagger
-
-    return load_tagger()
-
-
 def _weeks_counted(factory) -> set[str]:  # noqa: ANN001
     from listener.store.models import WeeklyCount
 

@@ -207,14 +207,30 @@ def test_two_reports_save_the_same_new_week_at_once(store) -> None:  # noqa: ANN
         assert overview.load_stored(s, [week])[week.label] == second
 
 
+def _bus_post(external_id: str, text: str, created_at: datetime) -> NewPost:
+    """A post of source rss-a tagged with the theme mobiliteit only."""
+    return NewPost(source_id="rss-a", platform="rss", external_id=external_id, text=text, url=None, language="nl",
+                   created_at=created_at, author_key=None, content_hash=content_hash(text), raw=None,
+                   tags=({"kind": "theme", "tag": "mobiliteit", "label": None, "place": None, "matched": "bus",
+                          "evidence": None, "classifier_version": "t"},), classifier_version="t")
+
+
+def _set_stored_total(session, week, n: int) -> None:  # noqa: ANN001
+    """Overwrite the week's stored total (all areas, all themes) behind the report's back."""
+    from sqlalchemy import update
+
+    from listener.store.models import WeeklyCount
+
+    session.execute(update(WeeklyCount).where(WeeklyCount.week == week.label, WeeklyCount.area_kind == "all",
+                                              WeeklyCount.theme == "").values(n_posts=n))
+
+
 def test_the_report_week_is_counted_again_only_when_its_posts_changed(golden, tmp_path) -> None:  # noqa: ANN001
     """A stamp (the week's stored posts and their highest id) lets a second report skip counting its
     week; a post stored in the week, or one deleted from it, makes the report count it again."""
-    from sqlalchemy import update
-
     from listener.config import parse_config
     from listener.retention import purge
-    from listener.store.models import WeeklyCount, WeeklyCountStamp
+    from listener.store.models import WeeklyCountStamp
 
     _, factory = golden
     week = parse_week("2026-W47")
@@ -224,18 +240,12 @@ def test_the_report_week_is_counted_again_only_when_its_posts_changed(golden, tm
         assert overview.stamp_matches(s, week, overview.week_stamp(s, week))
         assert first.n_posts > 1
         # Tamper with the stored total: a report that trusts the stamp leaves it, one that counts mends it.
-        s.execute(update(WeeklyCount).where(WeeklyCount.week == week.label, WeeklyCount.area_kind == "all",
-                                            WeeklyCount.theme == "").values(n_posts=999))
+        _set_stored_total(s, week, 999)
     with session_scope(factory) as s:
         assert overview.window_counts(s, week)[week.label][key].n_posts == 999  # nothing changed: not counted
 
     with session_scope(factory) as s:  # a new post in the week
-        store_posts(s, [NewPost(source_id="rss-a", platform="rss", external_id="late", text="Laat bericht",
-                                url=None, language="nl", created_at=datetime(2026, 11, 22, 20, tzinfo=timezone.utc),
-                                author_key=None, content_hash=content_hash("Laat bericht over de bus"), raw=None,
-                                tags=({"kind": "theme", "tag": "mobiliteit", "label": None, "place": None,
-                                       "matched": "bus", "evidence": None, "classifier_version": "t"},),
-                                classifier_version="t")])
+        store_posts(s, [_bus_post("late", "Laat bericht over de bus", datetime(2026, 11, 22, 20, tzinfo=timezone.utc))])
     with session_scope(factory) as s:
         counted = overview.window_counts(s, week)[week.label][key].n_posts
         assert counted == first.n_posts + 1 == _reference_counts(s, week, LEVELS)[key][0]
@@ -244,8 +254,7 @@ def test_the_report_week_is_counted_again_only_when_its_posts_changed(golden, tm
     cfg = parse_config({"sources": [{"id": "reddit-krimp", "kind": "rss", "url": "r.xml", "retention_days": 1}]},
                        tmp_path / "sources.yaml")
     with session_scope(factory) as s:
-        s.execute(update(WeeklyCount).where(WeeklyCount.week == week.label, WeeklyCount.area_kind == "all",
-                                            WeeklyCount.theme == "").values(n_posts=999))
+        _set_stored_total(s, week, 999)
     assert purge(factory, cfg, now=datetime(2026, 11, 30, tzinfo=timezone.utc)).deleted == {"reddit-krimp": 1}
     with session_scope(factory) as s:
         assert s.get(WeeklyCountStamp, week.label) is None
@@ -261,12 +270,7 @@ def test_an_earlier_week_is_raised_by_posts_that_came_in_after_it_was_counted(go
     with session_scope(factory) as s:
         before = overview.window_counts(s, w47)[w47.label].get(key, overview.Counts()).n_posts
     with session_scope(factory) as s:
-        store_posts(s, [NewPost(source_id="rss-a", platform="rss", external_id="late-w47", text="Laat over de bus",
-                                url=None, language="nl", created_at=datetime(2026, 11, 21, 20, tzinfo=timezone.utc),
-                                author_key=None, content_hash=content_hash("Laat over de bus"), raw=None,
-                                tags=({"kind": "theme", "tag": "mobiliteit", "label": None, "place": None,
-                                       "matched": "bus", "evidence": None, "classifier_version": "t"},),
-                                classifier_version="t")])
+        store_posts(s, [_bus_post("late-w47", "Laat over de bus", datetime(2026, 11, 21, 20, tzinfo=timezone.utc))])
     with session_scope(factory) as s:
         window = overview.window_counts(s, w48)
         assert window[w47.label][key].n_posts == before + 1
