@@ -102,6 +102,19 @@ def save_stamp(session: Session, week: Week, stamp: Stamp) -> None:
         index_elements=["week"], set_={c: stmt.excluded[c] for c in ("n_stored", "max_post_id", "counted_at")}))
 
 
+def recount(session: Session, week: Week, stamp: Stamp | None = None) -> tuple[WeekCounts, Stamp]:
+    """Count ``week`` from its posts and store exactly that (replacing its rows), with its stamp.
+
+    Nothing is stored for a week without posts (its stored counts, if any, stay). ``stamp``: one
+    the caller took just before. Returns the counts and the stamp.
+    """
+    counts, stamp = compute_week(session, week, stamp)
+    if stamp[0]:
+        save(session, week, counts, replace=True)
+        save_stamp(session, week, stamp)
+    return counts, stamp
+
+
 def reconcile(session: Session, week: Week, stamp: Stamp | None = None) -> int:
     """Count ``week`` from its posts and raise its stored counts where the posts give more; rows written.
 
@@ -312,11 +325,7 @@ def window_counts(session: Session, week: Week) -> dict[str, WeekCounts]:
             if w != week:
                 reconcile(session, w, now)
                 continue
-        counts, stamp = compute_week(session, w, now)
-        if stamp[0] or w == week:
-            save(session, w, counts, replace=True)  # (an earlier week has no stored rows: the same as adding)
-        if stamp[0]:
-            save_stamp(session, w, stamp)
+        recount(session, w, now)  # (an earlier week here has no stored rows: the same as adding them)
     return load_stored(session, weeks, kinds=["all"])
 
 
@@ -331,11 +340,7 @@ def theme_trend(session: Session, week: Week, n_weeks: int = 12,
         todo = [w for w in missing if w.label not in stored]
         # Computed in full and stored, as for the comparison weeks: the next report reads them.
         for w in todo:
-            counts, stamp = compute_week(session, w)
-            if stamp[0]:
-                save(session, w, counts, replace=False)
-                save_stamp(session, w, stamp)
-            stored[w.label] = counts
+            stored[w.label] = recount(session, w)[0]
         have.update(stored)
     data = {t: [have.get(w.label, {}).get(("all", "", "", t), Counts()).n_posts for w in weeks] for t in THEMES}
     return pd.DataFrame(data, index=[w.label for w in weeks])

@@ -373,12 +373,9 @@ def recount_weeks(factory: sessionmaker[Session], weeks: Iterable[str], now: dat
             if label in purged:
                 ensure_weekly_counts(s, [label])
             else:
-                wk = parse_week(label)
-                computed, stamp = overview.compute_week(s, wk)
-                if not stamp[0]:
-                    continue
-                overview.save(s, wk, computed, replace=True)
-                overview.save_stamp(s, wk, stamp)
+                _, (n_posts, _) = overview.recount(s, parse_week(label))
+                if not n_posts:
+                    continue  # no posts left: the stored counts stay
         done.append(label)
     return done
 
